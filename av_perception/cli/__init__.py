@@ -1,0 +1,1 @@
+"""The ``av-perception`` command line: one console script with subcommands."""
