@@ -41,7 +41,7 @@ class Frame:
 
     @property
     def name(self) -> str:
-        """A file-name-friendly identifier: the image path, or source + index for streams."""
+        """Return an identifier: the image path, or source + index for streams."""
         path = Path(self.source)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return self.source

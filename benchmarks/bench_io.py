@@ -59,12 +59,12 @@ def bench_conversion(repeat: int) -> None:
     baseline_out = per_call_ms(bare_out, repeat)
     ours_out = per_call_ms(lambda: bgr_to_image_msg(frame, Header()), repeat)
     print('image conversion, 640x480 (median of %d calls)' % repeat)
-    print(f'  msg -> array  bgr8 view    {ours_in:7.3f} ms   bare frombuffer {baseline_in:7.3f} ms'
-          f'   ratio {ours_in / baseline_in:5.2f}')
+    print(f'  msg -> array  bgr8 view    {ours_in:7.3f} ms   bare frombuffer '
+          f'{baseline_in:7.3f} ms   ratio {ours_in / baseline_in:5.2f}')
     print(f'  msg -> BGR    bgr8         {ours_bgr:7.3f} ms')
     print(f'  msg -> BGR    rgb8 (swap)  {ours_rgb:7.3f} ms')
-    print(f'  array -> msg  bgr8         {ours_out:7.3f} ms   bare tobytes    {baseline_out:7.3f} ms'
-          f'   ratio {ours_out / baseline_out:5.2f}')
+    print(f'  array -> msg  bgr8         {ours_out:7.3f} ms   bare tobytes    '
+          f'{baseline_out:7.3f} ms   ratio {ours_out / baseline_out:5.2f}')
 
 
 def write_bag(path: Path, frames: int) -> int:

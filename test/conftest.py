@@ -32,5 +32,5 @@ def asset():
 
 @pytest.fixture
 def repo_root() -> Path:
-    """The repository root."""
+    """Return the repository root."""
     return REPO_ROOT

@@ -1,0 +1,1 @@
+"""Image encodings and conversion between ROS image messages and numpy."""

@@ -70,7 +70,7 @@ class BagPlayer(Node):
 
     @property
     def config(self) -> PlayerConfig:
-        """The current (validated) configuration."""
+        """Return the current (validated) configuration."""
         return self._params.config
 
     def stop(self) -> None:

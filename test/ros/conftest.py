@@ -19,7 +19,7 @@ rclpy = pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
 
 @pytest.fixture(scope='module')
 def ros_node():
-    """An rclpy node spun in a background thread for the whole test module."""
+    """Provide an rclpy node spun in a background thread for the whole test module."""
     from rclpy.executors import SingleThreadedExecutor
     context = rclpy.context.Context()
     rclpy.init(context=context)
@@ -66,7 +66,7 @@ class Collector:
 
 @pytest.fixture
 def collect(ros_node):
-    """Factory: ``collect(msg_type, topic, qos)`` returns a :class:`Collector`."""
+    """Provide a factory of :class:`Collector` objects (message type, topic, QoS)."""
     collectors = []
 
     def factory(msg_type: Any, topic: str, qos: Any = 10) -> Collector:

@@ -18,7 +18,7 @@ FRAMES = 40
 
 @pytest.fixture(scope='module')
 def drive_bag(tmp_path_factory):
-    """A 2 s bag: 320x240 bgr8 images and Ackermann commands at 20 Hz."""
+    """Write a 2 s bag: 320x240 bgr8 images and Ackermann commands at 20 Hz."""
     path = tmp_path_factory.mktemp('bags') / 'drive'
     with BagWriter(path) as writer:
         writer.add_topic('/camera/image_raw', 'sensor_msgs/msg/Image')

@@ -21,6 +21,13 @@ def test_flake8():
 
 @pytest.mark.linter
 def test_pep257():
+    """PEP 257 proper (summary on the first line); public API of the package documented."""
     ament_pep257 = pytest.importorskip('ament_pep257.main')
-    rc = ament_pep257.main(argv=PATHS)
-    assert rc == 0, 'pep257 errors, see the output above'
+    package = [p for p in PATHS if p.endswith('av_perception')]
+    rest = [p for p in PATHS if not p.endswith('av_perception')]
+    # paths first: --add-ignore takes every argument after it
+    rc_package = ament_pep257.main(argv=[*package, '--convention', 'pep257',
+                                         '--add-ignore', 'D105', 'D107'])
+    rc_rest = ament_pep257.main(argv=[*rest, '--convention', 'pep257', '--add-ignore', 'D100',
+                                      'D101', 'D102', 'D103', 'D104', 'D105', 'D106', 'D107'])
+    assert rc_package == 0 and rc_rest == 0, 'pep257 errors, see the output above'

@@ -24,8 +24,8 @@ def test_images_videos_and_bags(tmp_path):
     with BagWriter(bag) as bag_writer:
         bag_writer.add_topic('/cam', 'sensor_msgs/msg/Image')
         for i in range(3):
-            bag_writer.write('/cam', T0 + i, m.image(np.full((8, 8, 3), i, np.uint8), 'bgr8',
-                                                      T0 + i * 1000, 'camera'))
+            image = np.full((8, 8, 3), i, np.uint8)
+            bag_writer.write('/cam', T0 + i, m.image(image, 'bgr8', T0 + i * 1000, 'camera'))
         bad = m.image(np.zeros((8, 8, 3), np.uint8), 'bgr8', T0 + 5000, 'camera')
         bad.encoding = 'bgr17'
         bag_writer.write('/cam', T0 + 5, bad)
