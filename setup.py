@@ -2,18 +2,15 @@
 
 from glob import glob
 import os
+import runpy
 
 from setuptools import find_packages, setup
 
 PACKAGE = 'av_perception'
 
-# Executables for `ros2 run av_perception <name>`; the launch-file tests check that every
-# executable a launch file names is listed here.
-CONSOLE_SCRIPTS = {
-    'av-perception': 'av_perception.cli.main:main',
-    'bag_player': 'av_perception.ros.bag_player:main',
-    'bag_recorder': 'av_perception.ros.bag_recorder:main',
-}
+# Executables for `ros2 run av_perception <name>`, from the one table the launch runner and its
+# tests also read (read as a file: setup.py must not import the package).
+CONSOLE_SCRIPTS = runpy.run_path(os.path.join(PACKAGE, 'entry_points.py'))['CONSOLE_SCRIPTS']
 
 
 def data_tree(target: str, source: str) -> list:

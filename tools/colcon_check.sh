@@ -21,11 +21,8 @@ for f in package.xml $(cd . && ls launch/*.xml config/*.yaml 2>/dev/null) \
          interfaces/ackermann_msgs/msg/AckermannDriveStamped.msg; do
   [ -e "$SHARE/$f" ] || { echo "colcon check: $SHARE/$f missing"; missing=1; }
 done
-for exe in $("$VENV/bin/python" -c 'import ast,sys
-tree = ast.parse(open("setup.py").read())
-for node in ast.walk(tree):
-    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CONSOLE_SCRIPTS":
-        print(" ".join(ast.literal_eval(node.value)))'); do
+for exe in $("$VENV/bin/python" -c 'import runpy
+print(" ".join(runpy.run_path("av_perception/entry_points.py")["CONSOLE_SCRIPTS"]))'); do
   [ -x "$LIB/$exe" ] || { echo "colcon check: executable $LIB/$exe missing"; missing=1; }
 done
 [ -e "$WS/install/av_perception/share/ament_index/resource_index/packages/av_perception" ] \

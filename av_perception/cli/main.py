@@ -18,6 +18,7 @@ from av_perception import __version__
 SUBCOMMAND_MODULES = (
     'demo',
     'bag',
+    'launch',
 )
 
 
