@@ -8,4 +8,5 @@ CONSOLE_SCRIPTS = {
     'av-perception': 'av_perception.cli.main:main',
     'bag_player': 'av_perception.ros.bag_player:main',
     'bag_recorder': 'av_perception.ros.bag_recorder:main',
+    'object_detector': 'av_perception.ros.object_detector:main',
 }

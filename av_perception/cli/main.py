@@ -19,6 +19,8 @@ SUBCOMMAND_MODULES = (
     'demo',
     'bag',
     'launch',
+    'detect',
+    'simulate',
 )
 
 

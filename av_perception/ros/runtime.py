@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 
 from av_perception.params import ConfigError
@@ -44,6 +45,25 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def run_lifecycle_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
+    """Run a lifecycle node like :func:`run_node`, configuring and activating it on autostart.
+
+    Without ``autostart`` the node waits for a lifecycle manager. A failed configure leaves
+    the node alive (unconfigured, reporting on /diagnostics), so the
+    reason can be read and the transition retried after fixing the parameter.
+    """
+    def factory_with_autostart() -> Node:
+        node = factory()
+        if node.config.autostart:
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+            else:
+                node.get_logger().error('configure failed; the node stays unconfigured (fix '
+                                        'the parameters, then call the configure transition)')
+        return node
+    return run_node(factory_with_autostart, args)
 
 
 def init_ros(args: Sequence[str] | None = None) -> bool:

@@ -1,0 +1,189 @@
+"""Vectorised decoding of YOLO-family outputs into candidate boxes (network input pixels).
+
+Every decoder takes the model's first output as returned by ONNX Runtime and a score
+threshold, and returns :class:`Candidates` before NMS. Rows whose score is NaN/inf, and rows
+passing the threshold with a NaN/inf anywhere in them, are dropped and counted, never turned
+into boxes (a NaN in a row that fails the threshold anyway costs nothing and is not counted:
+checking the whole output would read it all once more).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from av_perception.detection.errors import DetectorError
+
+DEFAULT_STRIDES = (8, 16, 32)
+
+
+class Candidates(NamedTuple):
+    """Boxes that passed the score threshold, before NMS."""
+
+    boxes_xyxy: np.ndarray  # (N, 4) float32, network input pixels
+    scores: np.ndarray  # (N,) float32
+    class_ids: np.ndarray  # (N,) int32
+    dropped_nonfinite: int  # output rows skipped because they held NaN/inf (see above)
+
+
+def yolox_grid_count(input_width: int, input_height: int,
+                     strides: Sequence[int] = DEFAULT_STRIDES) -> int:
+    """Return the number of YOLOX anchor points (grid cells over all strides)."""
+    return sum((input_height // s) * (input_width // s) for s in strides)
+
+
+@functools.lru_cache(maxsize=16)
+def yolox_grid(input_width: int, input_height: int,
+               strides: tuple[int, ...] = DEFAULT_STRIDES) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (N, 2) cell offsets (x, y) and (N,) strides of a YOLOX head, in output order.
+
+    A property of the model, not of a frame: cached per input size.
+    """
+    cells, cell_strides = [], []
+    for stride in strides:
+        grid_y, grid_x = np.mgrid[0:input_height // stride, 0:input_width // stride]
+        cells.append(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
+        cell_strides.append(np.full(grid_x.size, stride))
+    grid = np.concatenate(cells).astype(np.float32)
+    stride_column = np.concatenate(cell_strides).astype(np.float32)
+    grid.setflags(write=False)
+    stride_column.setflags(write=False)
+    return grid, stride_column
+
+
+def _finite_candidates(scores: np.ndarray, score_threshold: float
+                       ) -> tuple[np.ndarray, int]:
+    """Return the indices of finite scores >= threshold and the count of non-finite scores."""
+    finite = np.isfinite(scores)
+    dropped = int(finite.size - np.count_nonzero(finite))
+    return np.flatnonzero((scores >= score_threshold) & finite), dropped
+
+
+def _finite_rows(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Keep the candidate rows ``values`` without NaN/inf; return (mask, count dropped)."""
+    good = np.isfinite(values).all(axis=1)
+    return good, int(good.size - np.count_nonzero(good))
+
+
+def _as_rows(output: np.ndarray, fmt: str) -> np.ndarray:
+    if output.ndim != 3 or output.shape[0] != 1:
+        raise DetectorError(f'{fmt} output must have shape [1, ...] with 3 dimensions, got '
+                            f'{list(output.shape)}')
+    return output[0]
+
+
+def _cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
+    half = cxcywh[:, 2:4] * 0.5
+    return np.concatenate([cxcywh[:, 0:2] - half, cxcywh[:, 0:2] + half], axis=1)
+
+
+def _empty(dropped: int) -> Candidates:
+    return Candidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                      np.zeros(0, np.int32), dropped)
+
+
+def _with_objectness(rows: np.ndarray, score_threshold: float, fmt: str,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Shared part of the [N, 5 + classes] layouts: return kept indices, rows, scores, ids."""
+    if rows.shape[1] < 6:
+        raise DetectorError(f'{fmt} output rows must hold 4 box values, objectness and at '
+                            f'least one class score, got shape {[1] + list(rows.shape)}')
+    # score = objectness x class probability <= objectness: filter on objectness first so the
+    # finiteness check and the class arg-max only run on a handful of rows, not the whole
+    # (cache-cold) output.
+    index, dropped = _finite_candidates(rows[:, 4], score_threshold)
+    kept = rows[index]
+    good, bad = _finite_rows(kept)
+    if bad:
+        dropped += bad
+        index, kept = index[good], kept[good]
+    class_ids = kept[:, 5:].argmax(axis=1)
+    scores = kept[:, 4] * kept[np.arange(len(kept)), 5 + class_ids]
+    passed = scores >= score_threshold
+    return (index[passed], kept[passed], scores[passed].astype(np.float32),
+            class_ids[passed].astype(np.int32), dropped)
+
+
+def decode_yolox(output: np.ndarray, input_size: tuple[int, int], score_threshold: float,
+                 strides: Sequence[int] = DEFAULT_STRIDES) -> Candidates:
+    """Decode a raw YOLOX head output [1, N, 5 + classes].
+
+    Per row: (dx, dy, log w, log h, objectness, class probabilities) on a stride grid;
+    xy = (d + cell) * stride, wh = exp(log wh) * stride; objectness and classes are already
+    sigmoid-activated (the official export).
+    """
+    rows = _as_rows(output, 'yolox')
+    input_width, input_height = int(input_size[0]), int(input_size[1])
+    grid, stride_column = yolox_grid(input_width, input_height, tuple(int(s) for s in strides))
+    if rows.shape[0] != grid.shape[0]:
+        raise DetectorError(
+            f'yolox output has {rows.shape[0]} rows (shape {list(output.shape)}) but a '
+            f'{input_width}x{input_height} input with strides {list(strides)} has '
+            f'{grid.shape[0]} grid cells')
+    index, kept, scores, class_ids, dropped = _with_objectness(rows, score_threshold, 'yolox')
+    if len(index) == 0:
+        return _empty(dropped)
+    cell_stride = stride_column[index, None]
+    centre = (kept[:, 0:2] + grid[index]) * cell_stride
+    with np.errstate(over='ignore'):
+        size = np.exp(kept[:, 2:4]) * cell_stride
+    boxes = _cxcywh_to_xyxy(np.concatenate([centre, size], axis=1))
+    return _drop_nonfinite_boxes(boxes, scores, class_ids, dropped)
+
+
+def decode_yolov5(output: np.ndarray, score_threshold: float) -> Candidates:
+    """Decode a YOLOv5 export [1, N, 5 + classes].
+
+    Per row: (cx, cy, w, h) in input pixels, objectness, class probabilities (all activated).
+    """
+    rows = _as_rows(output, 'yolov5')
+    index, kept, scores, class_ids, dropped = _with_objectness(rows, score_threshold, 'yolov5')
+    if len(index) == 0:
+        return _empty(dropped)
+    boxes = _cxcywh_to_xyxy(kept[:, 0:4])
+    return _drop_nonfinite_boxes(boxes, scores, class_ids, dropped)
+
+
+def decode_yolov8(output: np.ndarray, score_threshold: float) -> Candidates:
+    """Decode a YOLOv8/YOLO11 export [1, 4 + classes, N].
+
+    Per column: (cx, cy, w, h) in input pixels and class probabilities, no objectness.
+    """
+    columns = _as_rows(output, 'yolov8')
+    if columns.shape[0] < 5:
+        raise DetectorError(f'yolov8 output must hold 4 box rows and at least one class row, '
+                            f'got shape {list(output.shape)}')
+    class_scores = columns[4:]
+    # max propagates NaN, so a column with any NaN class score is caught here.
+    best = class_scores.max(axis=0)
+    index, dropped = _finite_candidates(best, score_threshold)
+    if len(index) == 0:
+        return _empty(dropped)
+    class_ids = class_scores[:, index].argmax(axis=0).astype(np.int32)
+    scores = best[index].astype(np.float32)
+    boxes = _cxcywh_to_xyxy(np.ascontiguousarray(columns[0:4, index].T))
+    return _drop_nonfinite_boxes(boxes, scores, class_ids, dropped)
+
+
+def _drop_nonfinite_boxes(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+                          dropped: int) -> Candidates:
+    """Drop boxes that became inf (exp overflow of a huge size logit)."""
+    finite = np.isfinite(boxes).all(axis=1)
+    if not finite.all():
+        dropped += int(finite.size - np.count_nonzero(finite))
+        boxes, scores, class_ids = boxes[finite], scores[finite], class_ids[finite]
+    return Candidates(boxes.astype(np.float32, copy=False), scores, class_ids, dropped)
+
+
+def decode(output: np.ndarray, fmt: str, input_size: tuple[int, int], score_threshold: float,
+           strides: Sequence[int] = DEFAULT_STRIDES) -> Candidates:
+    """Decode ``output`` of a model in format ``fmt`` ('yolox', 'yolov5' or 'yolov8')."""
+    if fmt == 'yolox':
+        return decode_yolox(output, input_size, score_threshold, strides)
+    if fmt == 'yolov5':
+        return decode_yolov5(output, score_threshold)
+    if fmt == 'yolov8':
+        return decode_yolov8(output, score_threshold)
+    raise DetectorError(f'unknown model format {fmt!r}: must be yolox, yolov5 or yolov8')
