@@ -8,5 +8,7 @@ CONSOLE_SCRIPTS = {
     'av-perception': 'av_perception.cli.main:main',
     'bag_player': 'av_perception.ros.bag_player:main',
     'bag_recorder': 'av_perception.ros.bag_recorder:main',
+    'lane_detector': 'av_perception.ros.lane_detector:main',
     'object_detector': 'av_perception.ros.object_detector:main',
 }
+

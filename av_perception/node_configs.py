@@ -12,7 +12,8 @@ NODE_CONFIGS = {
     'bag_player': 'av_perception.bag.playback:PlayerConfig',
     'bag_recorder': 'av_perception.bag.playback:RecorderConfig',
     'object_detector': 'av_perception.detection.config:ObjectDetectorConfig',
-    'lane_detector': 'av_perception.lanes.config:LaneDetectorConfig',
+    'lane_detector': 'av_perception.lanes.config:LaneDetectorNodeConfig',
+    'temporal_controller': 'av_perception.control.config:TemporalControllerConfig',
 }
 
 

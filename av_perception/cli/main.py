@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     'bag',
     'launch',
     'detect',
+    'lanes',
     'simulate',
 )
 

@@ -73,6 +73,11 @@ class NodeHealth:
         if values is not None:
             self._values = dict(values)
 
+    @property
+    def values(self) -> dict[str, Any]:
+        """Return the status values the node set last (provider, model, ...)."""
+        return dict(self._values)
+
     def publish_diagnostics(self) -> None:
         """Publish one DiagnosticArray with the status and the standard values."""
         status = DiagnosticStatus(level=LEVELS[self._level],

@@ -33,9 +33,9 @@ from av_perception.ros.runtime import run_lifecycle_node
 class ObjectDetectorNode(LifecycleNode):
     """Lifecycle node around :class:`Detector` (and optionally :class:`Tracker`)."""
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, overrides: Mapping[str, Any] | None = None, **node_options: Any) -> None:
         """Declare parameters and the always-on diagnostics; the model loads in configure."""
-        super().__init__('object_detector')
+        super().__init__('object_detector', **node_options)
         self._params = ParameterBinding(self, ObjectDetectorConfig, overrides,
                                         on_change=self._reconfigure)
         self.health = NodeHealth(self, 'object_detector')
