@@ -11,4 +11,3 @@ CONSOLE_SCRIPTS = {
     'lane_detector': 'av_perception.ros.lane_detector:main',
     'object_detector': 'av_perception.ros.object_detector:main',
 }
-
