@@ -21,7 +21,8 @@ echo "[setup] installing pinned packages (requirements/*.txt, constraints.txt)"
 "$PY" -m pip install "${PIP_FLAGS[@]}" --upgrade 'pip>=23' 'setuptools<80' wheel \
   -c requirements/constraints.txt
 "$PY" -m pip install "${PIP_FLAGS[@]}" -c requirements/constraints.txt \
-  -r requirements/base.txt -r requirements/ros-wheels.txt -r requirements/dev.txt
+  -r requirements/base.txt -r requirements/ros-wheels.txt -r requirements/dev.txt \
+  -r requirements/train.txt
 
 if "$PY" -c 'import vision_msgs.msg, ackermann_msgs.msg' 2>/dev/null; then
   echo "[setup] vision_msgs and ackermann_msgs import: nothing to build"

@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     'detect',
     'lanes',
     'simulate',
+    'controller',
 )
 
 

@@ -1,0 +1,117 @@
+"""``temporal_controller`` node: CNN+LSTM over camera frames to an Ackermann drive command.
+
+In: ``~/input/image``. Out: ``~/output/command`` (ackermann_msgs/AckermannDriveStamped with the
+input header), ``~/debug/processing_time_ms``, ``/diagnostics``. Safety lives in the core's
+supervisor: steering and rate limits, speed limits; no frame for ``frame_timeout_s`` -> stop
+commands (speed 0) until frames return; time jumps reset the history; NaN/inf from the model ->
+stop command and an error. Without a loadable model the node stays up and commands stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from ackermann_msgs.msg import AckermannDriveStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+
+from av_perception.control import ControllerError, TemporalController, TemporalControllerConfig
+from av_perception.control_types import DriveCommand
+from av_perception.image.codec import ImageConversionError
+from av_perception.ros.image_bridge import image_msg_to_bgr
+from av_perception.ros.node_support import header_stamp_ns, NodeHealth
+from av_perception.ros.params import ParameterBinding
+from av_perception.ros.qos import output_qos, sensor_input_qos
+from av_perception.ros.runtime import run_node
+
+
+class TemporalControllerNode(Node):
+    """Runs :class:`TemporalController` per frame and a watchdog timer for missing frames."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None, **node_options: Any) -> None:
+        """Declare parameters, load the model, wire topics and the watchdog."""
+        super().__init__('temporal_controller', **node_options)
+        self._params = ParameterBinding(self, TemporalControllerConfig, overrides,
+                                        on_change=self._reconfigure)
+        config = self._params.config
+        self.health = NodeHealth(self, 'temporal_controller')
+        self.controller: TemporalController | None = None
+        try:
+            self.controller = TemporalController.from_dir(None, config)
+            meta = self.controller.model.metadata
+            self.health.set_status('ok', 'model loaded', {
+                'model_dir': str(config.resolved_model_dir()),
+                'history_length': self.controller.history_length,
+                'input': f'{meta.input.width}x{meta.input.height}'})
+        except ControllerError as err:
+            self.health.fail('model not loaded; commanding stop', err)
+        self._command = self.create_publisher(AckermannDriveStamped, '~/output/command',
+                                              output_qos())
+        image_type = CompressedImage if config.compressed_input else Image
+        self.create_subscription(
+            image_type, '~/input/image', self.on_image,
+            sensor_input_qos(config.input_qos_reliability, config.input_qos_depth))
+        self.create_timer(config.watchdog_period_s, self.on_watchdog)
+
+    def _reconfigure(self, config: TemporalControllerConfig) -> None:
+        if self.controller is not None:
+            self.controller = TemporalController(self.controller.model, config)
+
+    def on_image(self, msg: Any) -> None:
+        """Run one controller step and publish the (limited) command with the frame's header."""
+        started = self.health.frame_received()
+        if self.controller is None:
+            self._publish(msg.header, DriveCommand(0.0, 0.0))
+            return
+        try:
+            result = self.controller.step(image_msg_to_bgr(msg), header_stamp_ns(msg),
+                                          self.get_clock().now().nanoseconds)
+        except (ImageConversionError, ControllerError) as err:
+            self.health.reject('bad image', err)
+            return
+        self._publish(msg.header, result.command)
+        milliseconds = self.health.frame_done(started, result.stamp_ns)
+        if result.history_reset:
+            self.health.counters.time_jumps += 1
+            self.get_logger().warning(f'history reset: {result.history_reset}')
+        if result.is_stop:
+            self.health.fail('model output', ValueError(result.message))
+            return
+        self.health.set_status('ok', 'driving', {
+            **self.health.values, 'steering_rad': f'{result.command.steering_angle:.4f}',
+            'speed_mps': f'{result.command.speed:.2f}', 'clipped': result.clipped,
+            'context_frames': result.context_frames, 'processing_ms': f'{milliseconds:.2f}'})
+
+    def on_watchdog(self) -> None:
+        """Publish stop commands while no frames arrive (frame_timeout_s)."""
+        now = self.get_clock().now()
+        if self.controller is None:
+            stop = DriveCommand(0.0, 0.0)
+            message = 'no model loaded'
+        else:
+            result = self.controller.check_timeout(now.nanoseconds)
+            if result is None:
+                return
+            stop, message = result.command, result.message
+        self.get_logger().warning(f'stop: {message}', throttle_duration_sec=2.0)
+        self.health.set_status('warn' if self.controller else 'error', f'stop: {message}')
+        header = AckermannDriveStamped().header
+        header.stamp = now.to_msg()
+        header.frame_id = 'base_link'
+        self._publish(header, stop)
+
+    def _publish(self, header: Any, command: DriveCommand) -> None:
+        msg = AckermannDriveStamped()
+        msg.header = header
+        msg.drive.steering_angle = float(command.steering_angle)
+        msg.drive.speed = float(command.speed)
+        self._command.publish(msg)
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point of ``ros2 run av_perception temporal_controller``."""
+    return run_node(TemporalControllerNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
