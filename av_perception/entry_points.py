@@ -10,4 +10,12 @@ CONSOLE_SCRIPTS = {
     'bag_recorder': 'av_perception.ros.bag_recorder:main',
     'lane_detector': 'av_perception.ros.lane_detector:main',
     'object_detector': 'av_perception.ros.object_detector:main',
+    'temporal_controller': 'av_perception.ros.temporal_controller:main',
+}
+
+# executable -> 'module:NodeClass', for composing nodes in one process (replay)
+NODE_CLASSES = {
+    'lane_detector': 'av_perception.ros.lane_detector:LaneDetectorNode',
+    'object_detector': 'av_perception.ros.object_detector:ObjectDetectorNode',
+    'temporal_controller': 'av_perception.ros.temporal_controller:TemporalControllerNode',
 }

@@ -47,23 +47,21 @@ class DetectionScore:
     false_negatives: int = 0
 
     def add_frame(self, predicted: Sequence[Box], truth: Sequence[Box],
-                  iou_threshold: float = 0.5, class_agnostic: bool = False) -> None:
-        """Match one frame greedily by IoU (highest first) and accumulate the counts."""
-        pairs = []
-        for i, p in enumerate(predicted):
-            for j, t in enumerate(truth):
-                if class_agnostic or p.class_id == t.class_id:
-                    iou = box_iou(p.xyxy, t.xyxy)
-                    if iou >= iou_threshold:
-                        pairs.append((iou, i, j))
-        used_p, used_t = set(), set()
-        for _, i, j in sorted(pairs, reverse=True):
-            if i not in used_p and j not in used_t:
-                used_p.add(i)
-                used_t.add(j)
-        self.true_positives += len(used_p)
-        self.false_positives += len(predicted) - len(used_p)
-        self.false_negatives += len(truth) - len(used_t)
+                  iou_threshold: float = 0.5, class_agnostic: bool = False,
+                  ignored: Sequence[Box] = ()) -> None:
+        """Match one frame greedily by IoU (highest first) and accumulate the counts.
+
+        ``ignored`` truth boxes (too small or too occluded to be required) count neither
+        way: a prediction that matches one is not a false positive, missing one is no miss.
+        """
+        matched_p, matched_t = _greedy_match(predicted, truth, iou_threshold, class_agnostic)
+        unmatched = [p for i, p in enumerate(predicted) if i not in matched_p]
+        # a "don't care" region excuses every prediction on it, whatever its class
+        excused = sum(1 for p in unmatched
+                      if any(box_iou(p.xyxy, box.xyxy) >= iou_threshold for box in ignored))
+        self.true_positives += len(matched_p)
+        self.false_positives += len(unmatched) - excused
+        self.false_negatives += len(truth) - len(matched_t)
 
     @property
     def recall(self) -> float:
@@ -76,6 +74,44 @@ class DetectionScore:
         """Return matched predictions / all predictions (NaN without predictions)."""
         total = self.true_positives + self.false_positives
         return self.true_positives / total if total else math.nan
+
+
+def _greedy_match(predicted: Sequence[Box], truth: Sequence[Box], iou_threshold: float,
+                  class_agnostic: bool) -> tuple[set[int], set[int]]:
+    pairs = []
+    for i, p in enumerate(predicted):
+        for j, t in enumerate(truth):
+            if class_agnostic or p.class_id == t.class_id:
+                iou = box_iou(p.xyxy, t.xyxy)
+                if iou >= iou_threshold:
+                    pairs.append((iou, i, j))
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+    return used_p, used_t
+
+
+# COCO car, bus and truck are one "vehicle" class for scoring: a box truck called a bus or a
+# pick-up called a truck is still the right object in the right place.
+VEHICLE_CLASSES = (2, 5, 7)
+VEHICLE = 2
+
+
+def scoring_class(class_id: int) -> int:
+    """Return the class a box is scored as (vehicle classes merged)."""
+    return VEHICLE if class_id in VEHICLE_CLASSES else class_id
+
+
+def split_by_height(boxes: Sequence[Box], min_height_px: float) -> tuple[list[Box], list[Box]]:
+    """Return (boxes at least ``min_height_px`` tall, the smaller ones), classes merged."""
+    large, small = [], []
+    for box in boxes:
+        merged = Box(scoring_class(box.class_id), box.xyxy)
+        (large if box.xyxy[3] - box.xyxy[1] >= min_height_px else small).append(merged)
+    return large, small
 
 
 def lateral_at(points_xy: np.ndarray, x_m: float) -> float:
@@ -117,8 +153,10 @@ class LaneScore:
             errors.append(abs(predicted - truth) if not math.isnan(predicted) else math.inf)
         if errors and max(errors) <= tolerance_m:
             self.correct += 1
-        offset_truth = lateral_at(truth_xy, max(0.0, float(np.min(truth_xy[:, 0]))))
-        offset_pred = lateral_at(predicted_xy, max(0.0, float(np.min(truth_xy[:, 0]))))
+        # the lateral error at the nearest distance both lines cover
+        nearest = max(0.0, float(np.min(truth_xy[:, 0])), float(np.min(predicted_xy[:, 0])))
+        offset_truth = lateral_at(truth_xy, nearest)
+        offset_pred = lateral_at(predicted_xy, nearest)
         if not (math.isnan(offset_truth) or math.isnan(offset_pred)):
             self.offset_errors.append(abs(offset_truth - offset_pred))
 

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     'demo',
     'bag',
     'launch',
+    'replay',
     'detect',
     'lanes',
     'simulate',

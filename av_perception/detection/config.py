@@ -62,7 +62,8 @@ class DetectorConfig:
         0.45, 'boxes overlapping a better one by more than this IoU are suppressed',
         low=0.0, high=1.0)
     class_agnostic_nms: bool = parameter(
-        False, 'suppress overlapping boxes across classes too')
+        True, 'suppress overlapping boxes across classes too (one box per object: a truck '
+        'that also scores as a bus is reported once)')
     max_detections: int = parameter(100, 'most detections kept per frame', low=1, high=10000)
     class_ids: tuple = parameter(
         (-1,), 'keep only these class ids (COCO: 0 person, 2 car, 5 bus, 7 truck); '

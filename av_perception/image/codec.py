@@ -296,6 +296,42 @@ def bgr_to_compressed(image: np.ndarray, fmt: str = 'jpeg',
     return f'{encoding}; {fmt} compressed {encoding}', data.reshape(-1)
 
 
+# Encodings a camera driver publishes (integer pixels); depth/float images are not camera frames.
+CAMERA_ENCODINGS = frozenset({
+    'mono8', 'mono16', 'bgr8', 'rgb8', 'bgra8', 'rgba8', 'bgr16', 'rgb16', 'bgra16', 'rgba16',
+    'yuv422', 'uyvy', 'yuv422_yuy2', 'yuyv', '8UC1', '8UC3', '8UC4', '16UC1', '16UC3',
+    'bayer_rggb8', 'bayer_bggr8', 'bayer_gbrg8', 'bayer_grbg8', 'bayer_rggb16',
+    'bayer_bggr16', 'bayer_gbrg16', 'bayer_grbg16'})
+# 4096 x 4096: a camera frame larger than this is a mistake (or an attack), not a camera.
+MAX_CAMERA_PIXELS = 4096 * 4096
+
+
+def camera_frame_to_bgr(msg: Any, max_pixels: int = MAX_CAMERA_PIXELS) -> np.ndarray:
+    """Return a camera frame (Image or CompressedImage) as BGR, or raise naming the problem.
+
+    Besides every check of :func:`to_bgr`: float/depth encodings are refused (a perception
+    node must not run on a depth map), and frames above ``max_pixels`` are refused before any
+    pixel is touched (an 8K frame would stall the node for seconds).
+    """
+    if hasattr(msg, 'encoding'):
+        encoding = str(msg.encoding)
+        if encoding not in CAMERA_ENCODINGS:
+            encoding_info(encoding)  # unknown encodings get the full list in the message
+            raise ImageConversionError(f'encoding {encoding!r} is not a camera image (float or '
+                                       'depth data); expected one of '
+                                       f'{", ".join(sorted(CAMERA_ENCODINGS))}')
+        pixels = int(msg.width) * int(msg.height)
+        if pixels > max_pixels:
+            raise ImageConversionError(f'{msg.width}x{msg.height} image ({pixels} px) exceeds '
+                                       f'the {max_pixels} px a camera frame may have')
+        return to_bgr(msg)
+    image = message_to_bgr(msg)
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ImageConversionError(f'{image.shape[1]}x{image.shape[0]} compressed image exceeds '
+                                   f'the {max_pixels} px a camera frame may have')
+    return image
+
+
 def message_to_bgr(msg: Any) -> np.ndarray:
     """Return a BGR array from either an Image or a CompressedImage message."""
     if hasattr(msg, 'encoding'):

@@ -110,7 +110,17 @@ class BagPlayer(Node):
                 break
         for publisher in self._reliable:
             publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=1.0))
+        self.report_problems()
         return self.published
+
+    def report_problems(self) -> None:
+        """Log what was skipped in the bag (damaged files, bad messages, unknown types)."""
+        problems = self.reader.problems
+        for problem in problems[:20]:
+            self.get_logger().warning(f'skipped: {problem}')
+        total = sum(self.reader.problem_counts.values())
+        if total > 20:
+            self.get_logger().warning(f'{total - 20} more problem(s) not listed')
 
     def _play_once(self, start_ns: int) -> None:
         schedule = PlaybackSchedule(start_ns, self.config.rate, time.monotonic())

@@ -8,14 +8,18 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from av_perception.image.codec import array_to_image_fields, bgr_to_compressed, message_to_bgr
+from av_perception.image.codec import (array_to_image_fields, bgr_to_compressed,
+                                       camera_frame_to_bgr)
 
 __all__ = ['image_msg_to_bgr', 'bgr_to_image_msg', 'bgr_to_compressed_msg']
 
 
 def image_msg_to_bgr(msg: Any) -> np.ndarray:
-    """Return a BGR uint8 array of an Image or CompressedImage (zero-copy for bgr8)."""
-    return message_to_bgr(msg)
+    """Return a camera frame (Image or CompressedImage) as BGR uint8 (zero-copy for bgr8).
+
+    Raises ImageConversionError for inconsistent, non-camera (float/depth) or oversized frames.
+    """
+    return camera_frame_to_bgr(msg)
 
 
 def bgr_to_image_msg(array: np.ndarray, header: Any, encoding: str = 'bgr8') -> Image:

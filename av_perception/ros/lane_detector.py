@@ -85,7 +85,7 @@ class LaneDetectorNode(Node):
         self._markers.publish(self._marker_array(msg.header, frame, estimate))
         if wants(self._debug):
             self._debug.publish(bgr_to_image_msg(render_overlay(image, estimate), msg.header))
-        milliseconds = self.health.frame_done(started)
+        milliseconds = self.health.frame_done(started, header_stamp_ns(msg))
         self.health.set_status(
             'ok' if estimate.valid else 'warn', 'lane found' if estimate.valid else 'no lane',
             {'lateral_offset_m': f'{estimate.lateral_offset_m:.3f}',

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 import threading
 import time
+import traceback
 from typing import Any, Callable, Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -33,6 +35,7 @@ class NodeHealth:
         self.counters = FrameCounters()
         self.latency = LatencyWindow()
         self.rate = RateEstimator()
+        self.processing_ms_by_stamp: OrderedDict[int, float] = OrderedDict()
         self._level, self._message, self._values = 'stale', 'no input yet', {}
         self._diagnostics = node.create_publisher(DiagnosticArray, '/diagnostics', output_qos())
         self._timing = node.create_publisher(Float64, '~/debug/processing_time_ms',
@@ -46,11 +49,19 @@ class NodeHealth:
         self.rate.tick(now)
         return now
 
-    def frame_done(self, started: float) -> float:
-        """Count a processed frame, publish and return its processing time in ms."""
+    def frame_done(self, started: float, stamp_ns: int | None = None) -> float:
+        """Count a processed frame, publish and return its processing time in ms.
+
+        With ``stamp_ns`` the time is also kept per frame stamp (the last 1000) for tools that
+        compose nodes in one process, such as the replay.
+        """
         milliseconds = (time.perf_counter() - started) * 1e3
         self.counters.processed += 1
         self.latency.add(milliseconds)
+        if stamp_ns is not None:
+            self.processing_ms_by_stamp[stamp_ns] = milliseconds
+            while len(self.processing_ms_by_stamp) > 1000:
+                self.processing_ms_by_stamp.popitem(last=False)
         self._timing.publish(Float64(data=milliseconds))
         return milliseconds
 
@@ -155,6 +166,9 @@ class LatestFrameWorker:
                 self._busy = True
             try:
                 self._process(msg)
+            except Exception:  # noqa: BLE001 - a frame must never kill the worker
+                if self._running:  # during shutdown rclpy refuses to publish: expected
+                    traceback.print_exc()
             finally:
                 with self._condition:
                     self._busy = False

@@ -22,6 +22,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithP
 from av_perception.detection import Detector, DetectorError, draw_detections, Tracker
 from av_perception.detection.config import ObjectDetectorConfig
 from av_perception.image.codec import ImageConversionError
+from av_perception.node_stats import TimeJumpDetector
 from av_perception.ros.image_bridge import bgr_to_image_msg, image_msg_to_bgr
 from av_perception.ros.node_support import (header_stamp_ns, LatestFrameWorker, NodeHealth,
                                             wants)
@@ -43,6 +44,7 @@ class ObjectDetectorNode(LifecycleNode):
         self.tracker: Tracker | None = None
         self._worker: LatestFrameWorker | None = None
         self._subscription = None
+        self._time_jumps = TimeJumpDetector()
 
     @property
     def config(self) -> ObjectDetectorConfig:
@@ -96,6 +98,11 @@ class ObjectDetectorNode(LifecycleNode):
         self._stop_input()
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        """Stop the worker thread before the node (and rclpy) go away."""
+        self._stop_input()
+        super().destroy_node()
+
     def _stop_input(self) -> None:
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
@@ -126,11 +133,15 @@ class ObjectDetectorNode(LifecycleNode):
             return
         detections = result.detections
         if tracker is not None:
-            detections = tracker.update(detections, header_stamp_ns(msg))
+            stamp_ns = header_stamp_ns(msg)
+            if self._time_jumps.update(stamp_ns):  # bag loop, simulator reset: start over
+                self.health.counters.time_jumps += 1
+                tracker.reset()
+            detections = tracker.update(detections, stamp_ns)
         self._detections.publish(self._to_message(msg.header, detections))
         if wants(self._debug):
             self._debug.publish(bgr_to_image_msg(draw_detections(image, detections), msg.header))
-        milliseconds = self.health.frame_done(started)
+        milliseconds = self.health.frame_done(started, header_stamp_ns(msg))
         level = 'warn' if result.dropped_nonfinite else 'ok'
         self.health.set_status(level, f'{len(detections)} detection(s)' + (
             f', {result.dropped_nonfinite} non-finite output(s) dropped'

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from av_perception.evaluation import (Box, box_iou, DetectionScore, finite_or_none,
-                                      LaneScore, lateral_at, percentiles, rmse)
+                                      LaneScore, lateral_at, percentiles, rmse, scoring_class,
+                                      split_by_height)
 
 
 def test_iou_of_known_boxes():
@@ -49,3 +50,14 @@ def test_rmse_percentiles_and_json_cleaning():
     assert percentiles([1, 2, 3, 4, 100, float('nan')]) == {'p50': 3.0, 'p95': pytest.approx(80.8)}
     assert finite_or_none({'a': float('nan'), 'b': [1.0, float('inf')], 'c': {'d': 2}}) == \
         {'a': None, 'b': [1.0, None], 'c': {'d': 2}}
+
+
+def test_small_truths_are_ignored_and_vehicle_classes_merge():
+    truth = [Box(7, (0, 0, 50, 60)), Box(2, (100, 100, 110, 108))]  # a truck, a tiny car
+    required, ignored = split_by_height(truth, 40)
+    assert [b.class_id for b in required] == [2] and len(ignored) == 1  # truck -> vehicle
+    score = DetectionScore()
+    predicted = [Box(scoring_class(5), (0, 0, 50, 60)),  # called a bus: still the vehicle
+                 Box(2, (100, 100, 110, 108))]           # the tiny car: excused, not an FP
+    score.add_frame(predicted, required, ignored=ignored)
+    assert (score.true_positives, score.false_positives, score.false_negatives) == (1, 0, 0)

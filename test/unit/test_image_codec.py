@@ -199,3 +199,17 @@ def test_compressed_bad_input():
         bgr_to_compressed(np.zeros((4, 4, 3), np.uint8), 'webp')
     with pytest.raises(ImageConversionError, match='neither an Image nor a CompressedImage'):
         message_to_bgr(SimpleNamespace(data=b''))
+
+
+def test_camera_frames_refuse_depth_data_and_oversized_frames():
+    from av_perception.image.codec import camera_frame_to_bgr
+    depth = make_msg(np.array([[np.nan, 1.0]], np.float32), '32FC1')
+    with pytest.raises(ImageConversionError, match="encoding '32FC1' is not a camera image"):
+        camera_frame_to_bgr(depth)
+    huge = SimpleNamespace(height=4320, width=7680, encoding='bgr8', is_bigendian=0,
+                           step=7680 * 3, data=b'')  # the size is refused before the data
+    with pytest.raises(ImageConversionError, match=r'7680x4320 image \(33177600 px\) exceeds'):
+        camera_frame_to_bgr(huge)
+    with pytest.raises(ImageConversionError, match='unsupported image encoding'):
+        camera_frame_to_bgr(make_msg(sample('bgr8'), 'bgr9'))
+    assert camera_frame_to_bgr(make_msg(sample('bgr8'), 'bgr8')).shape == (6, 8, 3)

@@ -1,0 +1,102 @@
+"""Every perception node rejects bad images by name, publishes nothing for them, keeps serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from av_perception.detection.synthetic import make_constant_model, yolox_output_for_boxes
+
+GOOD = np.full((120, 160, 3), 90, np.uint8)
+
+
+def _wait(predicate, timeout: float) -> bool:
+    """Wait for graph state no callback signals (discovery, diagnostics), 50 ms steps."""
+    event = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        event.wait(0.05)
+    return True
+
+
+def bad_images():
+    """Yield (name, message, expected words in the error) for every class of bad frame."""
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+    from av_perception.ros.image_bridge import bgr_to_image_msg
+
+    def frame(**changes):
+        msg = bgr_to_image_msg(GOOD, Header(frame_id='camera'))
+        for key, value in changes.items():
+            setattr(msg, key, value)
+        return msg
+    yield 'unknown encoding', frame(encoding='bgr9'), 'unsupported image encoding'
+    yield 'step too small', frame(step=100), 'step 100 is smaller than one row'
+    yield 'truncated data', frame(data=bytes(GOOD.tobytes()[:5000])), 'data holds 5000 B'
+    yield 'height too large', frame(height=121), 'expected step x height'
+    yield 'zero size', frame(width=0, step=0, data=b''), 'zero-size image'
+    depth = Image(height=2, width=2, encoding='32FC1', step=8,
+                  data=np.array([[np.nan, 1], [np.inf, 2]], np.float32).tobytes())
+    yield 'float depth with NaN', depth, 'is not a camera image'
+    yield 'an 8K frame', frame(width=7680, height=4320, step=7680 * 3), 'exceeds'
+
+
+@pytest.fixture(scope='module')
+def detector_model(tmp_path_factory):
+    """Write a constant YOLOX model."""
+    output = yolox_output_for_boxes([(8, 8, 40, 40)], [2], [0.9], (64, 64))
+    return make_constant_model(tmp_path_factory.mktemp('m') / 'm.onnx', output, (64, 64),
+                               metadata={'format': 'yolox'})
+
+
+@pytest.mark.parametrize('node_module,output_topic,output_type,extra', [
+    ('av_perception.ros.lane_detector', '~/output/center_line', 'nav_msgs.msg:Path', []),
+    ('av_perception.ros.object_detector', '~/output/detections',
+     'vision_msgs.msg:Detection2DArray', ['model']),
+])
+def test_bad_frames_are_rejected_and_the_next_frame_is_served(
+        node_module, output_topic, output_type, extra, detector_model, ros_node, collect,
+        processes):
+    import importlib
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+    from av_perception.ros.image_bridge import bgr_to_image_msg
+    from av_perception.ros.qos import output_qos
+    module, _, name = output_type.partition(':')
+    outputs = collect(getattr(importlib.import_module(module), name), '/bad_input/out')
+    diagnostics = collect(DiagnosticArray, '/diagnostics')
+    node_name = node_module.rsplit('.', 1)[1] + '_bad_input'
+    args = ['-r', f'__node:={node_name}', '-p', 'input_qos_reliability:=reliable',
+            '-r', '~/input/image:=/bad_input/image', '-r', f'{output_topic}:=/bad_input/out']
+    if extra:
+        args += ['-p', f'model_path:={detector_model}']
+    node = processes(node_module, *args)
+    publisher = ros_node.create_publisher(Image, '/bad_input/image', output_qos())
+    assert _wait(lambda: publisher.get_subscription_count() >= 1, 20.0)
+
+    def status():
+        found = [s for m in diagnostics.messages() for s in m.status
+                 if s.name == f'/{node_name}']
+        return found[-1] if found else None
+
+    def rejected():
+        current = status()
+        return int({kv.key: kv.value for kv in current.values}.get('frames_rejected', 0)) \
+            if current else 0
+    for count, (label, msg, words) in enumerate(bad_images(), start=1):
+        publisher.publish(msg)
+        assert _wait(lambda: rejected() >= count, 10.0), f'{label} was not rejected'
+        assert words in status().message, (label, status().message)
+    assert outputs.messages() == []  # nothing was published for the bad frames
+    header = Header(frame_id='camera')
+    header.stamp.sec = 42
+    publisher.publish(bgr_to_image_msg(GOOD, header))
+    assert outputs.wait_for(1, timeout=10)
+    assert outputs.messages()[0].header.stamp.sec == 42
+    assert node.poll() is None
