@@ -17,6 +17,7 @@ ROS parameter can hold.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
@@ -202,3 +203,21 @@ def describe(config_cls: type) -> Iterable[tuple[str, Any, str]]:
     """Yield ``(name, default, description)`` for each declared field (for docs and --help)."""
     for field in field_specs(config_cls):
         yield field.name, field.default, field.metadata['description']
+
+
+@dataclass(frozen=True)
+class CameraInputConfig:
+    """The camera subscription every perception node has: QoS and message type.
+
+    Mixed into the node configurations (whose ``__post_init__`` validates every field, these
+    included); the ROS edge turns it into the subscription.
+    """
+
+    input_qos_reliability: str = parameter(
+        'best_effort', 'reliability of the image subscription',
+        choices=('best_effort', 'reliable'), read_only=True)
+    input_qos_depth: int = parameter(
+        1, 'queue depth of the image subscription (1 = latest frame wins)', low=1, high=100,
+        read_only=True)
+    compressed_input: bool = parameter(
+        False, 'subscribe to sensor_msgs/CompressedImage instead of Image', read_only=True)

@@ -156,31 +156,11 @@ def make_plots(data: ReplayData) -> dict[str, bytes]:
     plots['latency'] = _figure_png(latency)
 
     if any(f.command for f in frames):
-        def steering(axes):
-            steer = [f.command[0] if f.command else np.nan for f in frames]
-            axes.plot(seconds, np.degrees(steer), label='controller', color='#264653')
-            if any(f.expert for f in frames):
-                expert = [f.expert[0] if f.expert else np.nan for f in frames]
-                axes.plot(seconds, np.degrees(expert), label='bag command (expert)',
-                          color='#e9c46a', linestyle='--')
-            axes.set_xlabel('bag time (s)')
-            axes.set_ylabel('steering (deg)')
-            axes.legend(fontsize=8)
-            axes.set_title('Steering angle')
-        plots['steering'] = _figure_png(steering)
-
-        def speed(axes):
-            axes.plot(seconds, [f.command[1] if f.command else np.nan for f in frames],
-                      label='controller', color='#264653')
-            if any(f.expert for f in frames):
-                axes.plot(seconds, [f.expert[1] if f.expert else np.nan for f in frames],
-                          label='bag command (expert)', color='#e9c46a', linestyle='--')
-            axes.set_xlabel('bag time (s)')
-            axes.set_ylabel('speed (m/s)')
-            axes.legend(fontsize=8)
-            axes.set_title('Speed')
-        plots['speed'] = _figure_png(speed)
-
+        for name, column, label, scale in (('steering', 0, 'steering (deg)', math.degrees),
+                                           ('speed', 1, 'speed (m/s)', float)):
+            plots[name] = _figure_png(
+                lambda axes, column=column, label=label, scale=scale: _command_series(
+                    axes, seconds, frames, column, label, scale))
     if 'lane_detector' in data.nodes:
         def offset(axes):
             axes.plot(seconds, [_offset(f.lane_center) for f in frames], label='detected',
@@ -208,6 +188,20 @@ def make_plots(data: ReplayData) -> dict[str, bytes]:
             axes.set_title('Detections per frame')
         plots['detections'] = _figure_png(detections)
     return plots
+
+
+def _command_series(axes: Any, seconds: np.ndarray, frames: Sequence[FrameResult],
+                    column: int, label: str, scale: Callable[[float], float]) -> None:
+    """Plot one command column (0 steering, 1 speed) of the controller and of the bag."""
+    axes.plot(seconds, [scale(f.command[column]) if f.command else np.nan for f in frames],
+              label='controller', color='#264653')
+    if any(f.expert for f in frames):
+        axes.plot(seconds, [scale(f.expert[column]) if f.expert else np.nan for f in frames],
+                  label='bag command (expert)', color='#e9c46a', linestyle='--')
+    axes.set_xlabel('bag time (s)')
+    axes.set_ylabel(label)
+    axes.legend(fontsize=8)
+    axes.set_title(label.split(' (')[0].capitalize())
 
 
 def _offset(points: np.ndarray | None) -> float:

@@ -56,14 +56,18 @@ class Window:
 
 
 def main() -> int:
-    """Run the soak; print periodic lines and a verdict."""
+    """Run the soak from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--minutes', type=float, default=10.0)
     parser.add_argument('--rate', type=float, default=20.0)
     parser.add_argument('--report-every', type=float, default=30.0)
     parser.add_argument('--preset', default='traffic')
-    args = parser.parse_args()
+    run_soak(parser.parse_args())
+    return 0
 
+
+def run_soak(args: argparse.Namespace) -> dict:
+    """Run the soak; print periodic lines and a summary; return the summary per node."""
     import importlib
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -92,12 +96,16 @@ def main() -> int:
     probe = rclpy.create_node('soak_driver')
     lock = threading.Lock()
     window, totals = Window(), Window()
-    published: dict[int, float] = {}
+
+    sent_stamps: set[tuple[int, int]] = set()
 
     def on_output(node: str, msg) -> None:
         received = time.time()
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with lock:
+            if key not in sent_stamps:  # e.g. the controller's watchdog stop at start-up
+                return
             for target in (window, totals):
                 target.outputs[node] += 1
                 target.latency_ms[node].append((received - stamp) * 1e3)
@@ -126,6 +134,7 @@ def main() -> int:
     next_frame, next_report = start, start + args.report_every
     frames_in = 0
     first_window, last_window = None, Window()
+    memory_first_report: dict[str, float] = {}
     print(f'soak: {", ".join(nodes)} for {args.minutes} min at {args.rate} Hz')
     while time.monotonic() - start < args.minutes * 60:
         try:
@@ -139,10 +148,11 @@ def main() -> int:
         msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
         msg.header.frame_id = 'camera'
         info_msg.header = msg.header
+        with lock:
+            sent_stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
         infos.publish(info_msg)
         images.publish(msg)
         frames_in += 1
-        published[frames_in] = now
         next_frame += period
         if time.monotonic() >= next_report:
             with lock:
@@ -150,6 +160,8 @@ def main() -> int:
                                     runner, nodes)
                 if first_window is None:
                     first_window = window
+                    memory_first_report = {name: rss_mb(runner.pid(name))
+                                           for name in runner.processes}
                 last_window, window = window, Window()
             print(line, flush=True)
             next_report += args.report_every
@@ -167,18 +179,31 @@ def main() -> int:
     rclpy.try_shutdown()
     codes = runner.stop()
     print('summary')
+    summary = {}
     for name in nodes:
         out = totals.outputs[name]
+        latency = totals.latency_ms[name]
+        summary[name] = {
+            'frames_in': frames_in, 'frames_out': out, 'exit_code': codes[name],
+            'rss_first_report_mb': memory_first_report.get(name, float('nan')),
+            'rss_end_mb': memory_end[name], 'respawns': respawns[name],
+            'latency_p50_ms': float(np.percentile(latency, 50)) if latency else float('nan'),
+            'latency_p95_ms': float(np.percentile(latency, 95)) if latency else float('nan')}
         print(f'  {name:20s} frames in {frames_in}, out {out}, without output '
-              f'{frames_in - out}; RSS {memory_start[name]:.0f} -> {memory_end[name]:.0f} MB; '
-              f'respawns {respawns[name]}; exit code {codes[name]}')
+              f'{frames_in - out}; RSS {memory_start[name]:.0f} MB at start, '
+              f'{memory_first_report.get(name, float("nan")):.0f} MB at the first report, '
+              f'{memory_end[name]:.0f} MB at the end; respawns {respawns[name]}; exit code '
+              f'{codes[name]}')
         if first_window is not None and first_window.latency_ms[name] and \
                 last_window.latency_ms[name]:
-            print(f'  {"":20s} latency p95 first window '
-                  f'{np.percentile(first_window.latency_ms[name], 95):.1f} ms, last window '
-                  f'{np.percentile(last_window.latency_ms[name], 95):.1f} ms')
+            first_p95 = np.percentile(first_window.latency_ms[name], 95)
+            last_p95 = np.percentile(last_window.latency_ms[name], 95)
+            summary[name].update(latency_p95_first_window_ms=float(first_p95),
+                                 latency_p95_last_window_ms=float(last_p95))
+            print(f'  {"":20s} latency p95 first window {first_p95:.1f} ms, last window '
+                  f'{last_p95:.1f} ms')
     tmp.cleanup()
-    return 0
+    return summary
 
 
 def _report_line(elapsed: float, frames_in: int, totals: Window, window: Window,

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import os
 from pathlib import Path
 
-from av_perception.params import ConfigError, parameter, validate
+from av_perception.params import CameraInputConfig, ConfigError, parameter, validate
 
 MODEL_DIR_ENV = 'AV_PERCEPTION_CONTROLLER_MODEL'
 _REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / 'models' / 'controller'
 
 
 @dataclass(frozen=True)
-class TemporalControllerConfig:
+class TemporalControllerConfig(CameraInputConfig):
     """Model, history, safety limits and input settings of :class:`TemporalController`."""
 
     model_dir: str = parameter(
@@ -53,14 +53,6 @@ class TemporalControllerConfig:
     cpu_threads: int = parameter(
         1, 'intra-op threads of ONNX Runtime; 0 = its default (one per core)', low=0,
         high=256, read_only=True)
-    input_qos_reliability: str = parameter(
-        'best_effort', 'reliability of the image subscription',
-        choices=('best_effort', 'reliable'), read_only=True)
-    input_qos_depth: int = parameter(
-        1, 'queue depth of the image subscription (1 = latest frame wins)', low=1, high=100,
-        read_only=True)
-    compressed_input: bool = parameter(
-        False, 'subscribe to sensor_msgs/CompressedImage instead of Image', read_only=True)
 
     def __post_init__(self) -> None:
         """Validate every field and the cross-field rules."""

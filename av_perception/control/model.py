@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from av_perception.control.errors import ControllerError
 from av_perception.control.metadata import ControllerMetadata, read_metadata
+from av_perception.ort_options import session_options
 
 LOGGER = logging.getLogger('av_perception.control')
 CPU = 'CPUExecutionProvider'
@@ -31,13 +32,7 @@ def choose_providers(available: Sequence[str], preferred: Sequence[str]) -> list
 def _session(path: Path, providers: Sequence[str], cpu_threads: int) -> ort.InferenceSession:
     if not path.is_file():
         raise ControllerError(f'{path}: model file not found')
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    if cpu_threads > 0:
-        options.intra_op_num_threads = cpu_threads
-        options.inter_op_num_threads = 1
+    options = session_options(cpu_threads)
     try:
         session = ort.InferenceSession(str(path), options, providers=list(providers))
     except Exception as err:  # onnxruntime raises several unrelated types for bad files

@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from av_perception.detection.config import DEFAULT_PROVIDERS
 from av_perception.detection.errors import DetectorError
+from av_perception.ort_options import session_options
 
 LOGGER = logging.getLogger('av_perception.detection')
 
@@ -81,17 +82,6 @@ def provider_options(name: str, options: ProviderOptions) -> dict[str, Any]:
     if name == CUDA:
         return {'device_id': options.cuda_device_id}
     return {}
-
-
-def session_options(cpu_threads: int = 0) -> ort.SessionOptions:
-    """Return ONNX Runtime session options (``cpu_threads`` 0 = ONNX Runtime's default)."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if cpu_threads > 0:
-        options.intra_op_num_threads = cpu_threads
-        options.inter_op_num_threads = 1
-    return options
 
 
 def _static_shape(shape: Sequence[Any]) -> tuple[int | None, ...]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import os
 from pathlib import Path
 
-from av_perception.params import ConfigError, parameter, validate
+from av_perception.params import CameraInputConfig, ConfigError, parameter, validate
 
 MODEL_CACHE_ENV = 'AV_PERCEPTION_MODEL_CACHE'
 MODEL_FORMATS = ('yolox', 'yolov5', 'yolov8')
@@ -173,19 +173,11 @@ def check_tracker_fields(config: TrackerConfig) -> None:
 
 
 @dataclass(frozen=True)
-class ObjectDetectorConfig(TrackerConfig, DetectorConfig):
+class ObjectDetectorConfig(CameraInputConfig, TrackerConfig, DetectorConfig):
     """All parameters of the ``object_detector`` node: detector, tracker and input QoS."""
 
     tracking_enabled: bool = parameter(
         False, 'give detections stable track ids across frames')
-    input_qos_reliability: str = parameter(
-        'best_effort', 'reliability of the image subscription',
-        choices=('best_effort', 'reliable'), read_only=True)
-    input_qos_depth: int = parameter(
-        1, 'queue depth of the image subscription (1 = latest frame wins)', low=1, high=100,
-        read_only=True)
-    compressed_input: bool = parameter(
-        False, 'subscribe to sensor_msgs/CompressedImage instead of Image', read_only=True)
     processing_thread: bool = parameter(
         True, 'run inference on its own thread so the newest frame always wins (false: in the '
         'callback, for deterministic lockstep replay)', read_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from av_perception.params import ConfigError, field_specs, parameter, validate
+from av_perception.params import CameraInputConfig, ConfigError, field_specs, parameter, validate
 
 
 @dataclass(frozen=True)
@@ -188,17 +188,9 @@ class LaneDetectorConfig:
 
 
 @dataclass(frozen=True)
-class LaneDetectorNodeConfig(LaneDetectorConfig):
+class LaneDetectorNodeConfig(CameraInputConfig, LaneDetectorConfig):
     """All parameters of the ``lane_detector`` node: the detector plus input and output."""
 
-    input_qos_reliability: str = parameter(
-        'best_effort', 'reliability of the image subscription',
-        choices=('best_effort', 'reliable'), read_only=True)
-    input_qos_depth: int = parameter(
-        1, 'queue depth of the image subscription (1 = latest frame wins)', low=1, high=100,
-        read_only=True)
-    compressed_input: bool = parameter(
-        False, 'subscribe to sensor_msgs/CompressedImage instead of Image', read_only=True)
     output_frame: str = parameter(
         'base_link', 'frame_id of the output paths and markers: the vehicle frame (x forward, '
         'y left) whose origin the camera_x_m/camera_y_m mounting refers to')

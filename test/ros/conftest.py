@@ -108,3 +108,24 @@ def processes():
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _wait_until(predicate, timeout: float) -> bool:
+    """Return once ``predicate()`` holds (True) or ``timeout`` seconds passed (False).
+
+    For graph state that no callback signals (discovery, a process's diagnostics): checked
+    every 50 ms.
+    """
+    event = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        event.wait(0.05)
+    return True
+
+
+@pytest.fixture
+def wait_until():
+    """Provide :func:`_wait_until` (predicate, timeout) -> bool."""
+    return _wait_until

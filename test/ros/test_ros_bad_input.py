@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -11,17 +9,6 @@ import pytest
 from av_perception.detection.synthetic import make_constant_model, yolox_output_for_boxes
 
 GOOD = np.full((120, 160, 3), 90, np.uint8)
-
-
-def _wait(predicate, timeout: float) -> bool:
-    """Wait for graph state no callback signals (discovery, diagnostics), 50 ms steps."""
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        event.wait(0.05)
-    return True
 
 
 def bad_images():
@@ -60,8 +47,8 @@ def detector_model(tmp_path_factory):
      'vision_msgs.msg:Detection2DArray', ['model']),
 ])
 def test_bad_frames_are_rejected_and_the_next_frame_is_served(
-        node_module, output_topic, output_type, extra, detector_model, ros_node, collect,
-        processes):
+        wait_until, node_module, output_topic, output_type, extra, detector_model, ros_node,
+        collect, processes):
     import importlib
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
@@ -78,7 +65,7 @@ def test_bad_frames_are_rejected_and_the_next_frame_is_served(
         args += ['-p', f'model_path:={detector_model}']
     node = processes(node_module, *args)
     publisher = ros_node.create_publisher(Image, '/bad_input/image', output_qos())
-    assert _wait(lambda: publisher.get_subscription_count() >= 1, 20.0)
+    assert wait_until(lambda: publisher.get_subscription_count() >= 1, 20.0)
 
     def status():
         found = [s for m in diagnostics.messages() for s in m.status
@@ -91,7 +78,7 @@ def test_bad_frames_are_rejected_and_the_next_frame_is_served(
             if current else 0
     for count, (label, msg, words) in enumerate(bad_images(), start=1):
         publisher.publish(msg)
-        assert _wait(lambda: rejected() >= count, 10.0), f'{label} was not rejected'
+        assert wait_until(lambda: rejected() >= count, 10.0), f'{label} was not rejected'
         assert words in status().message, (label, status().message)
     assert outputs.messages() == []  # nothing was published for the bad frames
     header = Header(frame_id='camera')

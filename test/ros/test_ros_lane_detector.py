@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
 
 import pytest
 
 from av_perception.sim import Simulator
-
-
-def _wait(predicate, timeout: float) -> bool:
-    """Wait for graph state no callback signals (discovery), checking every 50 ms."""
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        event.wait(0.05)
-    return True
 
 
 @pytest.fixture(scope='module')
@@ -38,8 +25,8 @@ def camera_info_msg(info):
     return msg
 
 
-def test_lane_paths_in_the_vehicle_frame_with_the_input_stamp(frames, ros_node, collect,
-                                                              processes):
+def test_lane_paths_in_the_vehicle_frame_with_the_input_stamp(
+        wait_until, frames, ros_node, collect, processes):
     from nav_msgs.msg import Path
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
@@ -57,8 +44,8 @@ def test_lane_paths_in_the_vehicle_frame_with_the_input_stamp(frames, ros_node, 
                      '-r', '~/output/markers:=/lanes/markers', '-r', '~/debug/image:=/lanes/debug')
     images = ros_node.create_publisher(Image, '/cam/image', output_qos())
     infos = ros_node.create_publisher(CameraInfo, '/cam/info', output_qos())
-    assert _wait(lambda: images.get_subscription_count() >= 1 and
-                 infos.get_subscription_count() >= 1, 20.0)
+    assert wait_until(lambda: images.get_subscription_count() >= 1 and
+                      infos.get_subscription_count() >= 1, 20.0)
     infos.publish(camera_info_msg(frames[0].camera_info))
     for index, observation in enumerate(frames):
         header = Header(frame_id='camera')

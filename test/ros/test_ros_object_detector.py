@@ -31,7 +31,7 @@ def image_msg(value: int, sec: int, encoding: str = 'bgr8', width: int = 64, hei
 
 
 def test_detections_with_the_input_header_and_bad_frames_survived(
-        model, ros_node, collect, processes):
+        wait_until, model, ros_node, collect, processes):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
@@ -45,7 +45,7 @@ def test_detections_with_the_input_header_and_bad_frames_survived(
                      '-r', '~/debug/image:=/objects_debug')
     publisher = ros_node.create_publisher(Image, '/camera', output_qos())
     # wait for the node to be up (it subscribes once active) rather than sleeping
-    deadline_ok = _wait(lambda: publisher.get_subscription_count() >= 1, 20.0)
+    deadline_ok = wait_until(lambda: publisher.get_subscription_count() >= 1, 20.0)
     assert deadline_ok, node.stdout.read() if node.poll() is not None else 'no subscriber'
     publisher.publish(image_msg(10, 1))
     assert detections.wait_for(1, timeout=10)
@@ -64,7 +64,7 @@ def test_detections_with_the_input_header_and_bad_frames_survived(
     bad.data = bad.data[:100]
     for rejected, msg in enumerate((bad, image_msg(10, 3, encoding='bgr17')), start=1):
         publisher.publish(msg)
-        assert _wait(lambda: _detector_values(diagnostics).get('frames_rejected') == str(
+        assert wait_until(lambda: _detector_values(diagnostics).get('frames_rejected') == str(
             rejected), 10.0)
     status = _detector_status(diagnostics)
     assert "unsupported image encoding 'bgr17'" in status.message
@@ -88,29 +88,16 @@ def _detector_values(diagnostics) -> dict:
     return {kv.key: kv.value for kv in status.values} if status else {}
 
 
-def test_missing_model_keeps_the_node_alive_and_reports(tmp_path, collect, processes):
+def test_missing_model_keeps_the_node_alive_and_reports(wait_until, tmp_path, collect, processes):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     diagnostics = collect(DiagnosticArray, '/diagnostics')
     node = processes('av_perception.ros.object_detector',
                      '-p', f'model_path:={tmp_path / "missing.onnx"}',
                      '-r', '__node:=detector_without_model')
-    assert _wait(lambda: any(
+    assert wait_until(lambda: any(
         s.name.endswith('detector_without_model') and s.level == DiagnosticStatus.ERROR
         for m in diagnostics.messages() for s in m.status), 20.0)
     status = [s for m in diagnostics.messages() for s in m.status
               if s.name.endswith('detector_without_model')][-1]
     assert 'model not loaded' in status.message and 'missing.onnx' in status.message
     assert node.poll() is None  # alive, unconfigured
-
-
-def _wait(predicate, timeout: float) -> bool:
-    """Wait for a condition that no callback signals (graph state), checking every 50 ms."""
-    import threading
-    import time
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        event.wait(0.05)
-    return True

@@ -10,17 +10,6 @@ import pytest
 from av_perception.sim import Simulator
 
 
-def _wait(predicate, timeout: float) -> bool:
-    """Wait for a condition no callback signals, checking every 50 ms."""
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        event.wait(0.05)
-    return True
-
-
 @pytest.fixture(scope='module')
 def frames():
     """Return 30 simulator frames of a straight highway."""
@@ -44,7 +33,8 @@ def publish_frames(publisher, observations, period: float = 0.05) -> set:
     return stamps
 
 
-def test_commands_then_stop_while_silent_then_recovery(frames, ros_node, collect, processes):
+def test_commands_then_stop_while_silent_then_recovery(
+        wait_until, frames, ros_node, collect, processes):
     from ackermann_msgs.msg import AckermannDriveStamped
     from sensor_msgs.msg import Image
     from av_perception.ros.qos import output_qos
@@ -54,29 +44,29 @@ def test_commands_then_stop_while_silent_then_recovery(frames, ros_node, collect
                      '-p', 'frame_timeout_s:=0.3',
                      '-r', '~/input/image:=/ctl/image', '-r', '~/output/command:=/ctl/command')
     images = ros_node.create_publisher(Image, '/ctl/image', output_qos())
-    assert _wait(lambda: images.get_subscription_count() >= 1, 20.0)
+    assert wait_until(lambda: images.get_subscription_count() >= 1, 20.0)
     stamps = publish_frames(images, frames[:15])
 
     def answers():  # commands for our frames (the watchdog may also command stop at start-up)
         return [m for m in commands.messages()
                 if (m.header.stamp.sec, m.header.stamp.nanosec) in stamps]
-    assert _wait(lambda: len(answers()) == 15, 10.0)
+    assert wait_until(lambda: len(answers()) == 15, 10.0)
     driving = answers()
     assert all(msg.drive.speed > 1.0 for msg in driving[5:]), [m.drive.speed for m in driving]
     assert all(abs(msg.drive.steering_angle) < 0.2 for msg in driving)
     # the camera goes silent: stop commands (speed 0) come from the watchdog
     silent_from = len(commands.messages())
-    assert _wait(lambda: sum(m.drive.speed == 0.0  # repeated while silent
-                             for m in commands.messages()[silent_from:]) >= 3, 5.0)
+    assert wait_until(lambda: sum(m.drive.speed == 0.0  # repeated while silent
+                                  for m in commands.messages()[silent_from:]) >= 3, 5.0)
     # frames return: driving commands again
     resumed_from = len(commands.messages())
     publish_frames(images, frames[15:])
-    assert _wait(lambda: any(m.drive.speed > 1.0 for m in commands.messages()[resumed_from:]),
-                 10.0)
+    assert wait_until(lambda: any(m.drive.speed > 1.0 for m in commands.messages()[resumed_from:]),
+                      10.0)
     assert node.poll() is None
 
 
-def test_missing_model_commands_stop_and_reports(tmp_path, collect, processes):
+def test_missing_model_commands_stop_and_reports(wait_until, tmp_path, collect, processes):
     from ackermann_msgs.msg import AckermannDriveStamped
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     commands = collect(AckermannDriveStamped, '/ctl2/command')
@@ -86,6 +76,6 @@ def test_missing_model_commands_stop_and_reports(tmp_path, collect, processes):
                      '-r', '~/output/command:=/ctl2/command')
     assert commands.wait_for(3, timeout=20)
     assert all(m.drive.speed == 0.0 for m in commands.messages())
-    assert _wait(lambda: any(s.name == '/ctl_no_model' and s.level == DiagnosticStatus.ERROR
-                             for m in diagnostics.messages() for s in m.status), 10.0)
+    assert wait_until(lambda: any(s.name == '/ctl_no_model' and s.level == DiagnosticStatus.ERROR
+                                  for m in diagnostics.messages() for s in m.status), 10.0)
     assert node.poll() is None

@@ -57,6 +57,8 @@ def test_tensorrt_without_caches_sets_no_cache_paths():
 def test_session_options_carry_the_cpu_thread_count():
     assert session_options(3).intra_op_num_threads == 3
     assert session_options(0).intra_op_num_threads == 0  # ONNX Runtime's default
+    # idle threads sleep: the nodes of a graph share the cores
+    assert session_options(2).get_session_config_entry('session.intra_op.allow_spinning') == '0'
 
 
 @pytest.fixture
