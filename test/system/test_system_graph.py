@@ -56,10 +56,10 @@ def run_graph(bag: Path, output: Path, log_dir: Path, arguments: dict) -> dict[s
     runner = LaunchRunner(plan, log_dir)
     runner.start()
     try:
+        assert runner.wait_for_output('output_recorder', 'recording /perception/lanes/center_line',
+                                      timeout=60), 'the recorder never found the lane output'
         player = runner.processes['bag_player'].popen
         player.wait(timeout=120)
-        # the last frame still travels through the graph: wait for the recorder to log it
-        runner.wait_for_output('output_recorder', 'recording /control/command', timeout=5)
     finally:
         codes = runner.stop(timeout=15)
     for name in codes:
