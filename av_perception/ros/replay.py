@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import importlib
 from pathlib import Path
+import struct
 import threading
 import time
 from typing import Any, Callable, Mapping
@@ -154,27 +155,42 @@ class _Feeder(Node):
 
 
 class _Collector(Node):
-    """Subscribes to every output and timing topic; wakes waiters when something arrives."""
+    """Takes every output as raw CDR (decoded after the replay); wakes waiters on arrival.
+
+    Raw subscriptions keep the harness's own message decoding out of the measured latency:
+    only the header stamp is read on arrival.
+    """
 
     def __init__(self, nodes: list[str]) -> None:
         super().__init__('replay_collector')
         self.changed = threading.Condition()
-        self.by_stamp: dict[int, dict[str, tuple[float, Any]]] = {}
+        self.by_stamp: dict[int, dict[str, tuple[float, bytes]]] = {}
         for topic, (node, type_name) in OUTPUTS.items():
             if node in nodes:
                 self.create_subscription(message_class(type_name), topic,
-                                         lambda msg, t=topic: self._on_output(t, msg),
-                                         output_qos(100))
+                                         lambda data, t=topic: self._on_output(t, data),
+                                         output_qos(100), raw=True)
 
-    def _on_output(self, topic: str, msg: Any) -> None:
+    def _on_output(self, topic: str, data: bytes) -> None:
+        received = time.perf_counter()
         with self.changed:
-            self.by_stamp.setdefault(stamp_to_ns(msg.header.stamp), {})[topic] = (
-                time.perf_counter(), msg)
+            self.by_stamp.setdefault(header_stamp_of_cdr(data), {})[topic] = (received, data)
             self.changed.notify_all()
 
     def has(self, stamp_ns: int, topics: list[str]) -> bool:
         outputs = self.by_stamp.get(stamp_ns, {})
         return all(topic in outputs for topic in topics)
+
+
+def header_stamp_of_cdr(data: bytes) -> int:
+    """Return the header stamp (ns) of a serialised message that starts with a std_msgs/Header.
+
+    CDR: a 4-byte encapsulation header (byte 1: 1 little endian, 0 big endian), then the
+    header's stamp as int32 seconds and uint32 nanoseconds.
+    """
+    order = '<' if data[1] == 1 else '>'
+    sec, nanosec = struct.unpack_from(f'{order}iI', data, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 def _bag_topics(reader: BagReader, image_topic: str | None) -> tuple[str, str, str | None]:
@@ -343,8 +359,8 @@ def _collect(recording: ReplayRecording, collector: _Collector,
              nodes: Mapping[str, Node]) -> None:
     with collector.changed:
         for record in recording.frames:
-            for topic, (received, msg) in collector.by_stamp.get(record.stamp_ns, {}).items():
-                record.outputs[topic] = msg
+            for topic, (received, data) in collector.by_stamp.get(record.stamp_ns, {}).items():
+                record.outputs[topic] = deserialize_message(data, message_class(OUTPUTS[topic][1]))
                 record.received_at[topic] = received
     for name, node in nodes.items():
         produced = [r for r in recording.frames if FRAME_OUTPUT[name] in r.outputs]

@@ -83,8 +83,10 @@ def test_rate_topics_and_remap(drive_bag, collect, processes):
     received = commands.messages()
     assert len(received) == FRAMES // 2  # the second half of the bag
     assert stamp_ns(received[0]) == T0 + (FRAMES // 2) * PERIOD_NS
-    span = commands.items[-1][0] - commands.items[0][0]
-    assert span == pytest.approx((FRAMES // 2 - 1) * 0.05 / 2.0, rel=0.15)
+    # twice as fast: the typical interval is half the bag's 50 ms (the median is robust to a
+    # message the loaded test process takes late)
+    intervals = np.diff([t for t, _ in commands.items])
+    assert statistics.median(intervals) == pytest.approx(0.025, rel=0.2)
     assert images.messages() == []
 
 

@@ -81,8 +81,7 @@ def test_realtime_replay_counts_what_it_served(sim_bag, constant_detector):
     assert len(served) + recording.drops['lane_detector'] == FRAMES
     assert served  # how many depends on the machine's load: that is what realtime measures
     latencies = [f.latency_ms('lane_detector') for f in served]
-    assert all(0 < value < 2000 for value in latencies)
-    assert np.isfinite(latencies).all()
+    assert all(value > 0 for value in latencies) and np.isfinite(latencies).all()
 
 
 def test_replay_command_rejects_a_bag_without_images(tmp_path):
@@ -95,3 +94,13 @@ def test_replay_command_rejects_a_bag_without_images(tmp_path):
         writer.write('/text', 1, m.string('x'))
     assert main(['replay', str(bag), '--out', str(tmp_path / 'out'), '--no-detector',
                  '--no-controller']) == 1
+
+
+def test_header_stamp_is_read_from_raw_cdr():
+    from ackermann_msgs.msg import AckermannDriveStamped
+    from rclpy.serialization import serialize_message
+    from av_perception.ros.replay import header_stamp_of_cdr
+    msg = AckermannDriveStamped()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_700_000_123, 456_000_789
+    msg.header.frame_id = 'base_link'
+    assert header_stamp_of_cdr(serialize_message(msg)) == 1_700_000_123_456_000_789
