@@ -24,7 +24,7 @@ def require_asset(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def asset():
     """Return :func:`require_asset` (a test asks for a shared asset, or is skipped)."""
     return require_asset
