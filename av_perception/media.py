@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from av_perception.bag.messages import stamp_to_ns
 from av_perception.bag.reader import BagError, BagReader
 from av_perception.image.codec import ImageConversionError, message_to_bgr
 
@@ -150,8 +151,7 @@ def _bag_frames(path: Path, topic: str | None, stats: FrameStats) -> Iterator[Fr
             except ImageConversionError as err:
                 stats.skip(f'{path} topic {name} message #{raw.index}: {err}')
                 continue
-            header = msg.header
-            stamp_ns = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+            stamp_ns = stamp_to_ns(msg.header.stamp)
             stats.delivered += 1
             yield Frame(str(path), raw.index, stamp_ns or raw.timestamp_ns, image)
 

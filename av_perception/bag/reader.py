@@ -24,7 +24,7 @@ from pathlib import Path
 import re
 import shutil
 import tempfile
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader as StorageFileReader
@@ -517,8 +517,3 @@ def read_bag_info(path: str | Path) -> tuple[BagInfo, list[BagProblem]]:
     """Open a bag, return its summary and the problems found while opening it."""
     with BagReader(path) as reader:
         return reader.info(), list(reader.problems)
-
-
-def topics_of_type(info: BagInfo, msgtypes: Sequence[str]) -> list[str]:
-    """Return the names of the topics whose type is one of ``msgtypes``, in bag order."""
-    return [t.name for t in info.topics if t.type in msgtypes]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from rosbags.typesys.store import Typestore
@@ -69,9 +69,3 @@ def build_typestore(extra: Mapping[str, tuple] | None = None,
 def default_typestore() -> Typestore:
     """Return the shared typestore used for writing bags (do not register into it)."""
     return build_typestore()
-
-
-def missing_custom_types(required: Iterable[str]) -> list[str]:
-    """Return the names in ``required`` that no known definition covers."""
-    known = set(_base_definitions()) | set(custom_type_definitions())
-    return [name for name in required if name not in known]

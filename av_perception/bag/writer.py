@@ -91,10 +91,6 @@ class BagWriter:
         self._connections[name] = self._writer.add_connection(name, msgtype, **kwargs)
         self.counts[name] = 0
 
-    def has_topic(self, name: str) -> bool:
-        """Return whether ``name`` was added."""
-        return name in self._connections
-
     def write(self, topic: str, timestamp_ns: int, message: Any) -> None:
         """Serialise a rosbags message object and write it at ``timestamp_ns``."""
         connection = self._connection(topic)

@@ -104,7 +104,8 @@ def write_outputs(out: Path, recording, data, video: bool = True) -> int:
     if video and data.frames:
         projection = recording.camera_projection
         to_image = projection.ground_to_image if projection is not None else None
-        names = _class_names(recording)
+        from av_perception.detection.model import coco_class_names
+        names = list(coco_class_names())
         frames = iter_frames([recording.bag], topic=recording.image_topic)
         images = (annotate_frame(frame.image, result, to_image, names)
                   for frame, result in zip(frames, data.frames))
@@ -123,8 +124,3 @@ def write_outputs(out: Path, recording, data, video: bool = True) -> int:
     if video_name:
         print(f'video:  {(out / video_name).resolve()}')
     return 0
-
-
-def _class_names(recording) -> list[str]:
-    from av_perception.detection.model import coco_class_names
-    return list(coco_class_names())

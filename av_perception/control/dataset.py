@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from av_perception.bag import BagError, BagReader
+from av_perception.bag.messages import stamp_to_ns
 from av_perception.control.errors import ControllerError
 from av_perception.control.preprocess import crop_and_resize, InputSpec
 from av_perception.media import FrameStats, iter_frames, MediaError
@@ -58,10 +59,6 @@ class LabelledDrive:
         return float(np.median(np.diff(self.stamps_ns))) / 1e9
 
 
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 def read_commands(path: str | Path, topic: str = DEFAULT_COMMAND_TOPIC
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return header stamps (sorted), steering angles and speeds of a bag's command topic."""
@@ -74,7 +71,7 @@ def read_commands(path: str | Path, topic: str = DEFAULT_COMMAND_TOPIC
             if types[topic] != COMMAND_TYPE:
                 raise ControllerError(f'{path}: topic {topic} is {types[topic]}, expected '
                                       f'{COMMAND_TYPE}')
-            rows = [(_stamp_ns(msg.header), float(msg.drive.steering_angle),
+            rows = [(stamp_to_ns(msg.header.stamp), float(msg.drive.steering_angle),
                      float(msg.drive.speed)) for _, msg in reader.messages([topic])]
     except BagError as err:
         raise ControllerError(str(err)) from err

@@ -12,6 +12,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 
+from av_perception.bag.messages import stamp_to_ns  # noqa: F401 - one definition, re-exported
 from av_perception.params import ConfigError
 
 # Large images need FastDDS' LARGE_DATA transport (UDP discovery, TCP/SHM data); the default
@@ -74,11 +75,6 @@ def init_ros(args: Sequence[str] | None = None) -> bool:
         print(f'[av_perception] cannot start: {err}', file=sys.stderr)
         return False
     return True
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """Return nanoseconds of a builtin_interfaces/Time."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def ns_to_stamp(stamp_ns: int, msg_type: Any) -> Any:
