@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Soak test: the launched pipeline fed live simulator frames for a long time.
 
-    python benchmarks/soak.py [--minutes 10] [--rate 20] [--report-every 30]
+    python benchmarks/soak.py [--minutes 10] [--rate 20] [--report-every 30] [--json OUT]
 
 perception.launch.xml runs as separate processes (our launch runner, respawn on). This process
 drives the simulator and publishes its frames and camera_info at ``--rate`` Hz, stamped with the
-wall clock, and listens to every node's output. It prints, every ``--report-every`` seconds and
-at the end: frames in, outputs out per node, frames without output (drops), end-to-end latency
-p50/p95 (receive time minus the frame's stamp) over the last window, and the resident memory of
-every node process. The verdict at the end compares the first and last windows.
+wall clock, and listens to every node's output. A warm-up (frames until every node has
+answered one: discovery, model loading) comes first and is not counted. It prints, every
+``--report-every`` seconds and at the end: frames in, outputs out per node, frames without
+output (drops), end-to-end latency p50/p95 (receive time minus the frame's stamp) over the last
+window, and the resident memory of every node process. The verdict at the end compares the
+first and last windows.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+import json
 import os
 from pathlib import Path
 import sys
@@ -62,7 +65,14 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=20.0)
     parser.add_argument('--report-every', type=float, default=30.0)
     parser.add_argument('--preset', default='traffic')
-    run_soak(parser.parse_args())
+    parser.add_argument('--reliability', default='best_effort',
+                        choices=('best_effort', 'reliable'),
+                        help="the nodes' image input QoS (default best_effort, as for sensors)")
+    parser.add_argument('--json', type=Path, help='also write the summary to this JSON file')
+    args = parser.parse_args()
+    summary = run_soak(args)
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2))
     return 0
 
 
@@ -85,7 +95,7 @@ def run_soak(args: argparse.Namespace) -> dict:
         from av_perception.detection.synthetic import make_random_model
         detector = make_random_model(Path(tmp.name) / 'stand_in.onnx', 'yolox', (416, 416))
     arguments = {**default_model_arguments(detector, default_controller_dir()),
-                 'input_qos_reliability': 'best_effort'}
+                 'input_qos_reliability': getattr(args, 'reliability', 'best_effort')}
     plan = load_launch(package_share('av_perception') / 'launch' / 'perception.launch.xml',
                        arguments)
     runner = LaunchRunner(plan, Path(tmp.name) / 'logs')
@@ -98,13 +108,17 @@ def run_soak(args: argparse.Namespace) -> dict:
     window, totals = Window(), Window()
 
     sent_stamps: set[tuple[int, int]] = set()
+    warmup_stamps: set[tuple[int, int]] = set()
+    warmed_up: set[str] = set()
 
     def on_output(node: str, msg) -> None:
         received = time.time()
         key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with lock:
-            if key not in sent_stamps:  # e.g. the controller's watchdog stop at start-up
+            if key in warmup_stamps:
+                warmed_up.add(node)
+            if key not in sent_stamps:  # warm-up, or the controller's watchdog at start-up
                 return
             for target in (window, totals):
                 target.outputs[node] += 1
@@ -123,13 +137,40 @@ def run_soak(args: argparse.Namespace) -> dict:
     deadline = time.monotonic() + 60
     while images.get_subscription_count() < len(nodes) and time.monotonic() < deadline:
         time.sleep(0.1)  # discovery of separate processes: no callback to wait on
-    memory_start = {name: rss_mb(runner.pid(name)) for name in runner.processes}
     seed, sim = 1, Simulator(args.preset, seed=1)
     info = sim.camera_info
     info_msg = CameraInfo(width=info.width, height=info.height,
                           distortion_model=info.distortion_model)
     info_msg.k, info_msg.d, info_msg.p = list(info.k), list(info.d), list(info.p)
     period = 1.0 / args.rate
+
+    def publish(image, stamps: set) -> None:
+        now = time.time()
+        msg = bgr_to_image_msg(image, info_msg.header)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
+        msg.header.frame_id = 'camera'
+        info_msg.header = msg.header
+        with lock:
+            stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        infos.publish(info_msg)
+        images.publish(msg)
+
+    # warm-up: frames until every node has answered one (discovery, model loading), not counted
+    warmup_start = time.monotonic()
+    warmup_frames = [sim.step().image for _ in range(20)]
+    while time.monotonic() - warmup_start < 120:
+        with lock:
+            if warmed_up >= set(nodes):
+                break
+        publish(warmup_frames[int(time.monotonic() * args.rate) % 20], warmup_stamps)
+        time.sleep(period)
+    with lock:
+        missing = sorted(set(nodes) - warmed_up)
+    warmup_s = time.monotonic() - warmup_start
+    print(f'warm-up: {warmup_s:.1f} s until every node answered'
+          + (f'; never answered: {missing}' if missing else ''))
+    time.sleep(1.0)  # let the warm-up answers drain before counting
+    memory_start = {name: rss_mb(runner.pid(name)) for name in runner.processes}
     start = time.monotonic()
     next_frame, next_report = start, start + args.report_every
     frames_in = 0
@@ -143,15 +184,7 @@ def run_soak(args: argparse.Namespace) -> dict:
             seed += 1
             sim = Simulator(args.preset, seed=seed)
             continue
-        now = time.time()
-        msg = bgr_to_image_msg(observation.image, info_msg.header)
-        msg.header.stamp.sec, msg.header.stamp.nanosec = int(now), int((now % 1) * 1e9)
-        msg.header.frame_id = 'camera'
-        info_msg.header = msg.header
-        with lock:
-            sent_stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
-        infos.publish(info_msg)
-        images.publish(msg)
+        publish(observation.image, sent_stamps)
         frames_in += 1
         next_frame += period
         if time.monotonic() >= next_report:
@@ -185,6 +218,7 @@ def run_soak(args: argparse.Namespace) -> dict:
         latency = totals.latency_ms[name]
         summary[name] = {
             'frames_in': frames_in, 'frames_out': out, 'exit_code': codes[name],
+            'warmup_s': warmup_s,
             'rss_first_report_mb': memory_first_report.get(name, float('nan')),
             'rss_end_mb': memory_end[name], 'respawns': respawns[name],
             'latency_p50_ms': float(np.percentile(latency, 50)) if latency else float('nan'),

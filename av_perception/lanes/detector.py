@@ -10,7 +10,8 @@ other one and the lane width, with lower confidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import bisect
+from dataclasses import dataclass
 import math
 
 import cv2
@@ -26,7 +27,8 @@ from av_perception.lanes.fitting import (
     sliding_window_search)
 from av_perception.lanes.geometry import BirdsEyeView, GroundProjection
 from av_perception.lanes.mask import lane_marking_mask, MaskParameters
-from av_perception.lanes.pitch import correct_ground_points, estimate_pitch_offset
+from av_perception.lanes.pitch import (correct_ground_points, estimate_pitch_offset,
+                                       pitch_homography)
 from av_perception.lanes.tracking import BoundaryTrack, TrackingParameters
 
 SIDES = ('left', 'right')
@@ -34,6 +36,9 @@ _SIGN = {'left': 1.0, 'right': -1.0}
 _OTHER = {'left': 'right', 'right': 'left'}
 _MIN_IMAGE_SIDE = 32
 _HISTOGRAM_RANGE_M = 15.0  # > one dash period (~12 m), so a dashed line always shows
+_CURVE_NAMES = ('left', 'right', 'center')
+_NO_CURVE = LaneCurve()  # frozen, arrays read-only: one instance serves every absent curve
+_WIDTH_STEPS = tuple(np.linspace(0.0, 1.0, 9).tolist())  # where the lane width is checked
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,10 @@ class _Geometry:
     mask_params: MaskParameters
     pixel_xs: np.ndarray  # distances where curves are projected to pixels, near to far
     path_xs: np.ndarray  # distances of the metric curve points
+    pixel_powers: np.ndarray  # rows 1, x, x^2 of pixel_xs: coefficients @ powers = lateral
+    path_powers: np.ndarray  # the same for path_xs
+    pixel_xs_list: list  # pixel_xs and path_xs as floats, for bisect
+    path_xs_list: list
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ class LaneDetector:
         self._pitch_measured = False
         self._frames_since_pitch = 0
         self._last_stamp_ns: int | None = None
+        self.time_resets = 0  # resets because time jumped (bag loop, simulator reset, long gap)
         self._debug: DebugFrame | None = None
         self._camera_xyz = (self.config.camera_x_m, self.config.camera_y_m,
                             self.config.camera_height_m)
@@ -211,10 +221,12 @@ class LaneDetector:
 
     def _pitch_corrected(self, pixels: MarkingPixels, offset_rad: float) -> MarkingPixels:
         if offset_rad == 0.0:
-            return replace(pixels, xs=pixels.view_xs, ys=pixels.view_ys)
+            if pixels.xs is pixels.view_xs and pixels.ys is pixels.view_ys:
+                return pixels
+            return pixels.with_road(pixels.view_xs, pixels.view_ys)
         xs, ys = correct_ground_points(pixels.view_xs, pixels.view_ys, offset_rad,
                                        self._yaw_rad, self._camera_xyz)
-        return replace(pixels, xs=xs, ys=ys)
+        return pixels.with_road(xs, ys)
 
     def _update_pitch(self, pixels: MarkingPixels, fits: dict[str, BoundaryFit | None]
                       ) -> tuple[MarkingPixels, dict[str, BoundaryFit | None]]:
@@ -251,6 +263,7 @@ class LaneDetector:
             gap_s = (stamp_ns - self._last_stamp_ns) * 1e-9
             if gap_s < 0 or gap_s > self.config.reset_gap_s:
                 self.reset()
+                self.time_resets += 1
         self._last_stamp_ns = stamp_ns
 
     def _geometry_for(self, width: int, height: int) -> _Geometry:
@@ -297,7 +310,10 @@ class LaneDetector:
         pixel_xs = np.geomspace(max(0.5, min(bottom_m, bev.near_m)), bev.far_m, 40)
         path_xs = np.arange(bev.near_m, bev.far_m + 1e-9, cfg.path_step_m)
         self._geometry = _Geometry(camera, projection, bev, window_of_row, edges,
-                                   window_visible, mask_params, pixel_xs, path_xs)
+                                   window_visible, mask_params, pixel_xs, path_xs,
+                                   np.vstack([np.ones_like(pixel_xs), pixel_xs, pixel_xs ** 2]),
+                                   np.vstack([np.ones_like(path_xs), path_xs, path_xs ** 2]),
+                                   pixel_xs.tolist(), path_xs.tolist())
         return self._geometry
 
     # --- measurement ----------------------------------------------------------------------------
@@ -387,10 +403,12 @@ class LaneDetector:
             return checked
         lo = min(left.x_min_m, right.x_min_m)
         hi = max(left.x_max_m, right.x_max_m, lo + 5.0)
-        xs = np.linspace(lo, hi, 9)
-        widths = left.lateral_at(xs) - right.lateral_at(xs)
-        if (widths.min() >= cfg.lane_width_min_m and widths.max() <= cfg.lane_width_max_m
-                and np.ptp(widths) <= cfg.max_width_variation_m):
+        # Nine widths in plain floats: numpy's per-call cost exceeds the arithmetic.
+        d0, d1, d2 = (a - b for a, b in zip(left.coefficients, right.coefficients))
+        widths = [d0 + d1 * x + d2 * (x * x) for x in (lo + (hi - lo) * u for u in _WIDTH_STEPS)]
+        narrowest, widest = min(widths), max(widths)
+        if (narrowest >= cfg.lane_width_min_m and widest <= cfg.lane_width_max_m
+                and widest - narrowest <= cfg.max_width_variation_m):
             return checked
         trust = {}
         for side in SIDES:
@@ -459,40 +477,41 @@ class LaneDetector:
         """Turn (coefficients, confidence, x range, inferred) states into LaneCurves."""
         cfg = self.config
         bev = geometry.bev
-        curves = {name: LaneCurve() for name in ('left', 'right', 'center')}
-        names = [name for name in ('left', 'right', 'center') if states[name] is not None]
+        curves = dict.fromkeys(_CURVE_NAMES, _NO_CURVE)
+        names = [name for name in _CURVE_NAMES if states[name] is not None]
         if not names:
             return curves
-        # All curves at once on one distance grid, one pitch correction, one projection:
-        # per-call overhead, not arithmetic, is what costs at these sizes.
+        # All curves at once on one distance grid, one projection (the pitch correction
+        # composed into it): per-call overhead, not arithmetic, is what costs at these sizes.
         coefficients = np.array([states[name][0] for name in names])
-        fars = np.minimum(bev.far_m, np.maximum([states[name][2][1] for name in names],
-                                                bev.near_m + 5.0) + 5.0)
+        fars = [min(bev.far_m, max(states[name][2][1], bev.near_m + 5.0) + 5.0)
+                for name in names]
         xs = geometry.pixel_xs
-        lateral = coefficients[:, :1] + coefficients[:, 1:2] * xs + coefficients[:, 2:3] * xs * xs
-        grid_x = np.broadcast_to(xs, lateral.shape)
-        view_x, view_y = correct_ground_points(grid_x.ravel(), lateral.ravel(),
-                                               -self._pitch_offset_rad, self._yaw_rad,
-                                               self._camera_xyz)
-        pixels = geometry.projection.ground_to_image(
-            np.column_stack([view_x, view_y])).reshape(len(names), len(xs), 2)
+        ground = np.empty((len(names), len(xs), 2))
+        ground[:, :, 0] = xs
+        ground[:, :, 1] = coefficients @ geometry.pixel_powers
+        # Road points to the view the projection was built for: the inverse pitch correction.
+        pre = (None if self._pitch_offset_rad == 0.0 else
+               pitch_homography(-self._pitch_offset_rad, self._yaw_rad, self._camera_xyz))
+        pixels = geometry.projection.ground_to_image(ground.reshape(-1, 2), pre).reshape(
+            ground.shape)
+        finite = np.isfinite(pixels[:, :, 0])
         pixel_curves = {}
         for k, name in enumerate(names):
-            chunk = pixels[k][xs <= fars[k]]
-            pixel_curves[name] = chunk[np.isfinite(chunk[:, 0])]
+            shown = bisect.bisect_right(geometry.pixel_xs_list, fars[k])  # xs <= far
+            pixel_curves[name] = pixels[k, :shown][finite[k, :shown]]
         if cfg.extend_to_horizon and 'left' in pixel_curves and 'right' in pixel_curves:
             stop_row = self._horizon_stop_row(pixel_curves['left'], pixel_curves['right'],
                                               geometry)
             pixel_curves = {name: _prolong(points, stop_row)
                             for name, points in pixel_curves.items()}
         path_x = geometry.path_xs
-        path_y = (coefficients[:, :1] + coefficients[:, 1:2] * path_x
-                  + coefficients[:, 2:3] * path_x * path_x)
+        path_y = coefficients @ geometry.path_powers
         for k, name in enumerate(names):
             _, confidence, _, inferred = states[name]
-            inside = path_x <= fars[k] + 1e-9
-            curves[name] = LaneCurve(tuple(coefficients[k]), (bev.near_m, float(fars[k])),
-                                     np.column_stack([path_x[inside], path_y[k][inside]]),
+            inside = bisect.bisect_right(geometry.path_xs_list, fars[k] + 1e-9)
+            curves[name] = LaneCurve(tuple(coefficients[k].tolist()), (bev.near_m, fars[k]),
+                                     np.column_stack([path_x[:inside], path_y[k, :inside]]),
                                      pixel_curves[name], float(confidence),
                                      bool(confidence >= cfg.min_confidence), inferred)
         return curves

@@ -51,7 +51,9 @@ class LaneDetectorNode(Node):
         self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, qos)
 
     def _reconfigure(self, config: LaneDetectorNodeConfig) -> None:
+        resets = self.detector.time_resets
         self.detector = LaneDetector(config.detector_config(), camera=self.detector.camera)
+        self.detector.time_resets = resets
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         """Adopt the camera's intrinsics when they change (undistortion + bird's-eye view)."""
@@ -86,6 +88,7 @@ class LaneDetectorNode(Node):
         if wants(self._debug):
             self._debug.publish(bgr_to_image_msg(render_overlay(image, estimate), msg.header))
         milliseconds = self.health.frame_done(started, header_stamp_ns(msg))
+        self.health.counters.time_jumps = self.detector.time_resets
         self.health.set_status(
             'ok' if estimate.valid else 'warn', 'lane found' if estimate.valid else 'no lane',
             {'lateral_offset_m': f'{estimate.lateral_offset_m:.3f}',

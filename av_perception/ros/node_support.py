@@ -25,7 +25,8 @@ class NodeHealth:
 
     A node calls :meth:`frame_received` on each input, :meth:`frame_done` with its processing
     time, :meth:`reject` for bad input (one rate-limited error per reason class) and
-    :meth:`set_status` with its own level, message and values.
+    :meth:`set_status` with its own level, message and values. Diagnostics go out every
+    ``period_s``, and at once for each new error.
     """
 
     def __init__(self, node: Node, hardware_id: str, period_s: float = 1.0) -> None:
@@ -37,6 +38,7 @@ class NodeHealth:
         self.rate = RateEstimator()
         self.processing_ms_by_stamp: OrderedDict[int, float] = OrderedDict()
         self._level, self._message, self._values = 'stale', 'no input yet', {}
+        self._published = ('', '')  # level and message of the last diagnostics sent
         self._diagnostics = node.create_publisher(DiagnosticArray, '/diagnostics', output_qos())
         self._timing = node.create_publisher(Float64, '~/debug/processing_time_ms',
                                              output_qos())
@@ -83,6 +85,8 @@ class NodeHealth:
         self._level, self._message = level, message
         if values is not None:
             self._values = dict(values)
+        if level == 'error' and (level, message) != self._published:
+            self.publish_diagnostics()  # at once: the next status must not hide a short error
 
     @property
     def values(self) -> dict[str, Any]:
@@ -91,6 +95,7 @@ class NodeHealth:
 
     def publish_diagnostics(self) -> None:
         """Publish one DiagnosticArray with the status and the standard values."""
+        self._published = (self._level, self._message)
         status = DiagnosticStatus(level=LEVELS[self._level],
                                   name=self._node.get_fully_qualified_name(),
                                   message=self._message, hardware_id=self.hardware_id)

@@ -56,7 +56,7 @@ class ObjectDetectorNode(LifecycleNode):
         try:
             self.detector = Detector.from_config(self.config)
         except DetectorError as err:
-            self.health.fail('model not loaded', err)
+            self.health.fail(f'model not loaded ({self.config.model_path})', err)
             return TransitionCallbackReturn.FAILURE
         self.tracker = Tracker.from_config(self.config) if self.config.tracking_enabled else None
         info = self.detector.model_info

@@ -190,6 +190,20 @@ def test_undeserialisable_message_is_reported_and_skipped(tmp_path):
             str(reader.problems[0])
 
 
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_messages_stored_out_of_time_order_come_out_in_time_order(tmp_path, storage):
+    bag = tmp_path / 'bag'
+    stored = [3, 1, 4, 0, 2]  # the order of the writes (a recorder with several queues)
+    with BagWriter(bag, storage=storage) as writer:
+        writer.add_topic('/text', 'std_msgs/msg/String')
+        for k in stored:
+            writer.write('/text', T0 + k * 1000, m.string(f'message {k}'))
+    with BagReader(bag) as reader:
+        read = [(raw.timestamp_ns, msg.data) for raw, msg in reader.messages()]
+        assert read == [(T0 + k * 1000, f'message {k}') for k in range(5)]
+        assert reader.problems == []
+
+
 # --- the real bags recorded by ros2 bag record / rosbag2's tests --------------------------------
 
 ROSBAG2 = ('rosbags', 'ros2_rosbag2')

@@ -98,13 +98,16 @@ def test_time_jump_resets_the_tracks(drive):
         detector.process(frame, 10 * FRAME_NS + k * FRAME_NS)
     assert detector.process(blank, 13 * FRAME_NS).valid  # held by the tracks
     assert not detector.process(blank, 2 * FRAME_NS).valid  # time went back: reset
+    assert detector.time_resets == 1
     for k, frame in enumerate(frames[:3]):
         detector.process(frame, k * FRAME_NS)
     assert not detector.process(blank, 3 * FRAME_NS + 5_000_000_000).valid  # 5 s gap
+    assert detector.time_resets == 3  # back again to 0 s, then the gap
     for k, frame in enumerate(frames[:3]):
         detector.process(frame, k * FRAME_NS)
     detector.reset()
     assert not detector.process(blank, 4 * FRAME_NS).valid
+    assert detector.time_resets == 4  # frames[0] at 0 s went back from 5.15 s; reset() is not time
 
 
 def test_a_distractor_line_does_not_pull_the_tracked_boundary(drive):
