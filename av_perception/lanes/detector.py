@@ -186,7 +186,7 @@ class LaneDetector:
         pixels = MarkingPixels.from_view(
             rows, cols, bev_view.x_of_row, geometry.window_of_row, bev_view.shape[1],
             bev_view.half_width_m, bev_view.lateral_resolution_m, geometry.window_edges_m,
-            geometry.window_visible)
+            geometry.window_visible, bev_view.y_of_col)
         pixels = self._pitch_corrected(pixels, self._pitch_offset_rad)
         fits = self._measure(pixels, geometry)
         self._frames_since_pitch += 1
@@ -510,10 +510,12 @@ class LaneDetector:
         for k, name in enumerate(names):
             _, confidence, _, inferred = states[name]
             inside = bisect.bisect_right(geometry.path_xs_list, fars[k] + 1e-9)
-            curves[name] = LaneCurve(tuple(coefficients[k].tolist()), (bev.near_m, fars[k]),
-                                     np.column_stack([path_x[:inside], path_y[k, :inside]]),
-                                     pixel_curves[name], float(confidence),
-                                     bool(confidence >= cfg.min_confidence), inferred)
+            # every array here is new (slices of this frame's products are copied by the
+            # stacking and masking that made them), so no defensive copies are needed
+            curves[name] = LaneCurve.from_owned(
+                tuple(coefficients[k].tolist()), (bev.near_m, fars[k]),
+                np.column_stack([path_x[:inside], path_y[k, :inside]]), pixel_curves[name],
+                float(confidence), bool(confidence >= cfg.min_confidence), bool(inferred))
         return curves
 
     def _horizon_stop_row(self, left_px: np.ndarray, right_px: np.ndarray,

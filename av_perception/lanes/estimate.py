@@ -44,6 +44,24 @@ class LaneCurve:
         object.__setattr__(self, 'points_px', _frozen(self.points_px))
         object.__setattr__(self, 'coefficients', tuple(float(c) for c in self.coefficients))
 
+    @classmethod
+    def from_owned(cls, coefficients: tuple[float, float, float],
+                   x_range_m: tuple[float, float], points_m: np.ndarray, points_px: np.ndarray,
+                   confidence: float, valid: bool, inferred: bool) -> 'LaneCurve':
+        """Build from arrays nothing else refers to, freezing them in place (no copies).
+
+        For the detector, which makes new float64 (N, 2) arrays every frame: the checks and
+        copies of the ordinary constructor are most of its cost there. ``coefficients`` must
+        be three floats.
+        """
+        points_m.flags.writeable = False
+        points_px.flags.writeable = False
+        curve = object.__new__(cls)
+        curve.__dict__.update(coefficients=coefficients, x_range_m=x_range_m,
+                              points_m=points_m, points_px=points_px, confidence=confidence,
+                              valid=valid, inferred=inferred)
+        return curve
+
     @property
     def present(self) -> bool:
         """Return True when the curve has a polynomial (valid or not)."""

@@ -41,14 +41,30 @@ class MarkingPixels:
     @classmethod
     def from_view(cls, rows: np.ndarray, cols: np.ndarray, x_of_row: np.ndarray,
                   window_of_row: np.ndarray, column_count: int, y_left_m: float,
-                  column_m: float, window_edges_m: np.ndarray, window_visible: np.ndarray
-                  ) -> 'MarkingPixels':
-        """Build from the (row, col) view positions of the marking pixels."""
+                  column_m: float, window_edges_m: np.ndarray, window_visible: np.ndarray,
+                  y_of_col: np.ndarray | None = None) -> 'MarkingPixels':
+        """Build from the (row, col) view positions of the marking pixels.
+
+        ``y_of_col``: the column centres ``y_left_m - (c + 0.5) * column_m`` if already at
+        hand (a lookup is cheaper than the arithmetic per pixel).
+        """
         cols = cols.astype(np.int64)
         xs = x_of_row[rows]
-        ys = y_left_m - (cols + 0.5) * column_m
+        ys = y_left_m - (cols + 0.5) * column_m if y_of_col is None else y_of_col[cols]
         return cls(xs, ys, xs, ys, cols, window_of_row[rows], window_edges_m, window_visible,
                    y_left_m, column_m, column_count)
+
+    def with_road(self, xs: np.ndarray, ys: np.ndarray) -> 'MarkingPixels':
+        """Return a copy with other road positions (e.g. pitch-corrected); the view is shared.
+
+        Cheaper than ``dataclasses.replace`` (no field-by-field re-initialisation), and a
+        window search's prefix sums, which depend on the view only, carry over.
+        """
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__['xs'] = xs
+        copy.__dict__['ys'] = ys
+        return copy
 
     @functools.cached_property
     def _prefix_sums(self) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +118,7 @@ class BoundaryFit:
     def lateral_at(self, x_m: np.ndarray | float) -> np.ndarray | float:
         """Return y (m) of the boundary at forward distance(s) ``x_m``."""
         c0, c1, c2 = self.coefficients
-        return c0 + c1 * x_m + c2 * np.square(x_m)
+        return c0 + c1 * x_m + c2 * (x_m * x_m)
 
     @property
     def quality(self) -> float:
@@ -117,7 +133,7 @@ def evaluate_polynomial(coefficients: Sequence[float], x_m: np.ndarray | float
                         ) -> np.ndarray | float:
     """Return ``c0 + c1 x + c2 x^2``."""
     c0, c1, c2 = coefficients
-    return c0 + c1 * x_m + c2 * np.square(x_m)
+    return c0 + c1 * x_m + c2 * (x_m * x_m)
 
 
 def histogram_peaks(xs: np.ndarray, ys: np.ndarray, x_max_m: float, half_width_m: float,
@@ -257,8 +273,31 @@ def sliding_window_search(pixels: MarkingPixels, start_y: float, margin_m: float
 def band_search(pixels: MarkingPixels, coefficients: Sequence[float], margin_m: float
                 ) -> np.ndarray:
     """Return indices of the pixels within ``margin_m`` of a previous boundary polynomial."""
-    return np.flatnonzero(np.abs(pixels.ys - evaluate_polynomial(coefficients, pixels.xs))
-                          < margin_m)
+    c0, c1, c2 = (float(c) for c in coefficients)
+    xs = pixels.xs
+    # Horner, in place: a third of the temporary arrays of the textbook form.
+    distance = xs * c2
+    distance += c1
+    distance *= xs
+    distance += c0
+    distance -= pixels.ys
+    np.abs(distance, out=distance)
+    return np.flatnonzero(distance < margin_m)
+
+
+# Rows of fit_boundary's per-pixel power table: [1 x x2 y x3 x4 xy x2y y2], so that the
+# first four give the residual in one product; _MOMENT_ORDER puts their weighted sums in
+# BoundaryFit.moments' order [1 x x2 x3 x4 y xy x2y y2].
+_MOMENT_ORDER = (0, 1, 2, 4, 5, 3, 6, 7, 8)
+
+
+def _median(values: np.ndarray) -> float:
+    """Return the median (as np.median) of a non-empty 1-D array, at a fraction of its cost."""
+    half = len(values) // 2
+    if len(values) % 2:
+        return float(np.partition(values, half)[half])
+    low, high = np.partition(values, (half - 1, half))[half - 1:half + 1].tolist()
+    return 0.5 * (low + high)
 
 
 def fit_boundary(pixels: MarkingPixels, indices: np.ndarray, min_pixels: int,
@@ -277,66 +316,83 @@ def fit_boundary(pixels: MarkingPixels, indices: np.ndarray, min_pixels: int,
     count = pixels.window_count
     windows = pixels.window[indices]
     counts = np.bincount(windows, minlength=count)
-    keep = counts[windows] >= min_pixels
-    if not keep.all():
+    # Per-window bookkeeping in plain Python: ten numbers, where numpy calls cost more than
+    # the work.
+    count_list = counts.tolist()
+    if any(0 < c < min_pixels for c in count_list):
+        keep = counts[windows] >= min_pixels
         indices, windows = indices[keep], windows[keep]
     xs, ys = pixels.xs[indices], pixels.ys[indices]
-    finite = np.isfinite(xs)  # pitch-corrected points beyond the horizon are NaN
-    if not finite.all():
-        xs, ys, indices, windows = xs[finite], ys[finite], indices[finite], windows[finite]
     if len(xs) < 3:
         return None
+    x_min, x_max = float(xs.min()), float(xs.max())
+    filtered = not (math.isfinite(x_min) and math.isfinite(x_max))
+    if filtered:  # pitch-corrected points beyond the horizon are NaN
+        finite = np.isfinite(xs)
+        xs, ys, indices, windows = xs[finite], ys[finite], indices[finite], windows[finite]
+        if len(xs) < 3:
+            return None
+        x_min, x_max = float(xs.min()), float(xs.max())
+    total = len(xs)
     weights = (1.0 / np.sqrt(np.maximum(counts, 1)))[windows]
     # Power rows once; every trimming pass is then one matrix-vector product.
     x2 = xs * xs
-    powers = np.empty((9, len(xs)))
+    powers = np.empty((9, total))
     powers[0] = 1.0
     powers[1] = xs
     powers[2] = x2
-    np.multiply(x2, xs, out=powers[3])
-    np.multiply(x2, x2, out=powers[4])
-    powers[5] = ys
+    powers[3] = ys
+    np.multiply(x2, xs, out=powers[4])
+    np.multiply(x2, x2, out=powers[5])
     np.multiply(xs, ys, out=powers[6])
     np.multiply(x2, ys, out=powers[7])
     np.multiply(ys, ys, out=powers[8])
     keep = None
-    span = float(xs.max() - xs.min())
+    kept = total
+    span = x_max - x_min
     # Curvature needs support at three distances at least (two dashes fix only a line).
-    curved_ok = np.count_nonzero(counts >= min_pixels) >= 3
+    curved_ok = sum(c >= min_pixels for c in count_list) >= 3
     # Iterative trimming with a median-based band: unlike the RMS, the median absolute
     # residual is not inflated by the other markings, lights and car edges caught in the band.
     for _ in range(4):
         active = weights if keep is None else weights * keep
-        moments = powers @ active
-        c0, c1, c2 = _solve_moments(moments[:8], curved_ok and span >= quadratic_min_span_m,
-                                    prior_c2, span)
-        residual = np.abs(ys - c0 - c1 * xs - c2 * x2)
-        kept_residual = residual if keep is None else residual[keep]
-        band = max(0.12, 4.45 * float(np.median(kept_residual)))  # 3 sigma from the MAD
-        new_keep = residual < band
-        kept = int(np.count_nonzero(new_keep))
-        if kept < 3 or (keep is None and kept == len(xs)) or (
-                keep is not None and np.array_equal(new_keep, keep)):
+        sums = (powers @ active).tolist()
+        c0, c1, c2 = _solve_moments([sums[i] for i in _MOMENT_ORDER[:8]],
+                                    curved_ok and span >= quadratic_min_span_m, prior_c2, span)
+        residual = np.array((-c0, -c1, -c2, 1.0)) @ powers[:4]
+        np.abs(residual, out=residual)
+        band = max(0.12, 4.45 * _median(residual if keep is None else residual[keep]))
+        new_keep = residual < band  # 3 sigma from the MAD
+        new_kept = int(np.count_nonzero(new_keep))
+        if new_kept < 3 or (keep is None and new_kept == total) or (
+                keep is not None and new_kept == kept and np.array_equal(new_keep, keep)):
             break
-        keep = new_keep
+        keep, kept = new_keep, new_kept
         kept_x = xs[keep]
-        span = float(kept_x.max() - kept_x.min())
-    if keep is None:
-        keep = np.ones(len(xs), dtype=bool)
+        x_min, x_max = float(kept_x.min()), float(kept_x.max())
+        span = x_max - x_min
     else:
-        moments = powers @ (weights * keep)
-    kw = weights[keep]
-    rms = math.sqrt(float(np.dot(kw, np.square(residual[keep])) / kw.sum()))
-    kept_x = xs[keep]
-    supported = np.bincount(windows[keep], minlength=count) >= min_pixels
-    visible = pixels.window_visible > 0.2
-    coverage = float(np.count_nonzero(supported & visible)) / max(1, np.count_nonzero(visible))
-    return BoundaryFit((float(c0), float(c1), float(c2)), float(kept_x.min()),
-                       float(kept_x.max()), int(len(kept_x)), min(1.0, coverage), rms,
-                       indices[keep], moments)
+        sums = (powers @ (weights * keep)).tolist()  # the last pass changed the selection
+    moments = np.array([sums[i] for i in _MOMENT_ORDER])
+    if keep is None:
+        rms = math.sqrt(float(np.dot(weights, residual * residual)) / float(weights.sum()))
+        # windows below min_pixels were dropped above, so their support stays below it
+        support = np.bincount(windows, minlength=count).tolist() if filtered else count_list
+    else:
+        kept_weights = weights[keep]
+        kept_residual = residual[keep]
+        rms = math.sqrt(float(np.dot(kept_weights, kept_residual * kept_residual))
+                        / float(kept_weights.sum()))
+        support = np.bincount(windows[keep], minlength=count).tolist()
+        indices = indices[keep]
+    visible = [v > 0.2 for v in pixels.window_visible.tolist()]
+    supported = sum(1 for c, v in zip(support, visible) if v and c >= min_pixels)
+    coverage = supported / max(1, sum(visible))
+    return BoundaryFit((float(c0), float(c1), float(c2)), x_min, x_max, kept,
+                       min(1.0, coverage), rms, indices, moments)
 
 
-def _solve_moments(moments: np.ndarray, quadratic: bool, prior_c2: float, span: float
+def _solve_moments(moments: Sequence[float], quadratic: bool, prior_c2: float, span: float
                    ) -> tuple[float, float, float]:
     """Solve weighted least squares from moments (sum w * [1 x x2 x3 x4 y xy x2y])."""
     s0, s1, s2, s3, s4, t0, t1, t2 = moments
@@ -358,12 +414,11 @@ def _solve_moments(moments: np.ndarray, quadratic: bool, prior_c2: float, span: 
     t0, t1 = t0 - prior_c2 * s2, t1 - prior_c2 * s3
     if span < 1.0:
         # A blob: only the lateral position is observable.
-        return float(t0 / s0), 0.0, prior_c2
+        return t0 / s0, 0.0, prior_c2
     determinant = s0 * s2 - s1 * s1
     if abs(determinant) < 1e-12:
-        return float(t0 / s0), 0.0, prior_c2
-    return (float((s2 * t0 - s1 * t1) / determinant), float((s0 * t1 - s1 * t0) / determinant),
-            prior_c2)
+        return t0 / s0, 0.0, prior_c2
+    return (s2 * t0 - s1 * t1) / determinant, (s0 * t1 - s1 * t0) / determinant, prior_c2
 
 
 def curvature_at(coefficients: Sequence[float], x_m: float) -> float:
@@ -383,40 +438,46 @@ def fit_parallel_boundaries(left: BoundaryFit, right: BoundaryFit, quadratic_min
     40 m on a 110 m curve: below what the view resolves.) Built from the fits' weighted
     moments, so it costs no pixel work. Returns None when the joint system is degenerate.
     """
-    moments = [left.moments, right.moments]
+    moments = [left.moments.tolist(), right.moments.tolist()]
     # Each side weighs in by its evidence, but never more than three times the other.
-    totals = [float(m[0]) for m in moments]
-    if min(totals) <= 0:
+    totals = [m[0] for m in moments]
+    smallest = min(totals)
+    if smallest <= 0:
         return None
-    scaled = [m * min(1.0, 3.0 * min(totals) / t) for m, t in zip(moments, totals)]
     span = max(left.x_max_m, right.x_max_m) - min(left.x_min_m, right.x_min_m)
     quadratic = span >= quadratic_min_span_m
     # Unknowns (c0_left, c0_right, c1, c2); for a straight fit c2 is held at the prior and
-    # moved to the right-hand side (y - c2 x^2).
-    normal = np.zeros((4, 4))
-    rhs = np.zeros(4)
-    for k, m in enumerate(scaled):
-        s0, s1, s2, s3, s4, t0, t1, t2, _ = m
+    # moved to the right-hand side (y - c2 x^2). Eliminating each side's offset,
+    # c0 = (t0 - s1 c1 - s2 c2) / s0, leaves 2x2 normal equations in the shared (c1, c2)
+    # (the Schur complement): a few dozen float operations instead of a 4x4 np.linalg.solve.
+    sides = []
+    a11 = a12 = a22 = b1 = b2 = 0.0
+    for m, total in zip(moments, totals):
+        scale = min(1.0, 3.0 * smallest / total)
+        s0, s1, s2, s3, s4, t0, t1, t2 = (v * scale for v in m[:8])
         if not quadratic:
             t0, t1, t2 = t0 - prior_c2 * s2, t1 - prior_c2 * s3, t2 - prior_c2 * s4
-        rows = (k, 2, 3)
-        block = ((s0, s1, s2), (s1, s2, s3), (s2, s3, s4))
-        for i in range(3):
-            rhs[rows[i]] += (t0, t1, t2)[i]
-            for j in range(3):
-                normal[rows[i], rows[j]] += block[i][j]
-    if not quadratic:
-        normal[3, :] = normal[:, 3] = 0.0
-        normal[3, 3] = 1.0
-        rhs[3] = 0.0
-    try:
-        c0l, c0r, c1, c2 = np.linalg.solve(normal, rhs).tolist()
-    except np.linalg.LinAlgError:
-        return None
+        sides.append((s0, s1, s2, t0))
+        a11 += s2 - s1 * s1 / s0
+        a12 += s3 - s1 * s2 / s0
+        a22 += s4 - s2 * s2 / s0
+        b1 += t1 - s1 * t0 / s0
+        b2 += t2 - s2 * t0 / s0
+    if quadratic:
+        determinant = a11 * a22 - a12 * a12
+        if not determinant > 1e-12 * abs(a11 * a22):  # also False for NaN
+            return None
+        c1 = (a22 * b1 - a12 * b2) / determinant
+        c2 = (a11 * b2 - a12 * b1) / determinant
+    else:
+        if not a11 > 1e-12 * sum(side[2] for side in sides):
+            return None
+        c1, c2 = b1 / a11, 0.0
+    offsets = [(t0 - s1 * c1 - s2 * c2) / s0 for s0, s1, s2, t0 in sides]
     if not quadratic:
         c2 = prior_c2
     fits = []
-    for fit, m, c0 in zip((left, right), moments, (c0l, c0r)):
+    for fit, m, c0 in zip((left, right), moments, offsets):
         # Weighted residual sum of squares from the moments: sum w (y - p(x))^2.
         s0, s1, s2, s3, s4, t0, t1, t2, u = m
         squares = (u - 2.0 * (c0 * t0 + c1 * t1 + c2 * t2) + c0 * c0 * s0 + c1 * c1 * s2

@@ -68,7 +68,8 @@ class GroundProjection:
         self._focal = np.array([k[0, 0], k[1, 1]])
         self._centre = np.array([k[0, 2], k[1, 2]])
         self._distorted = camera.has_distortion
-        self._bounds_list = tuple(tuple(float(v) for v in b) for b in self._bounds)
+        self._bounds_mid = 0.5 * (self._bounds[0] + self._bounds[1])
+        self._bounds_half = 0.5 * (self._bounds[1] - self._bounds[0])
 
     @classmethod
     def from_mounting(cls, camera: CameraModel, height_m: float, pitch_rad: float,
@@ -102,23 +103,33 @@ class GroundProjection:
         depth = homography[2, :2] @ ground_pts.mean(axis=0) + homography[2, 2]
         return cls(homography if depth > 0 else -homography, camera)
 
-    def ground_to_image(self, points_m: np.ndarray) -> np.ndarray:
-        """Return raw-image pixels (N, 2) of road points (N, 2); NaN where not visible."""
+    def ground_to_image(self, points_m: np.ndarray, pre: np.ndarray | None = None
+                        ) -> np.ndarray:
+        """Return raw-image pixels (N, 2) of road points (N, 2); NaN where not visible.
+
+        ``pre``: a road-plane homography to apply to the points first (such as
+        :func:`~av_perception.lanes.pitch.pitch_homography`), composed with the projection so
+        that both cost one product; points it maps to ``w <= 1e-9`` are not visible.
+        """
         pts = np.asarray(points_m, dtype=np.float64).reshape(-1, 2)
         to_normalized = self._to_normalized
-        homog = pts @ to_normalized.T[:2] + to_normalized[:, 2]
+        if pre is None:
+            homog = pts @ to_normalized.T[:2] + to_normalized[:, 2]
+            ahead = homog[:, 2:3] > 1e-9
+        else:
+            # rows: the composed projection, then pre's own w (is the point on the road?)
+            composed = np.vstack([to_normalized @ pre, pre[2]])
+            homog = pts @ composed.T[:2] + composed[:, 2]
+            ahead = (homog[:, 2:3] > 1e-9) & (homog[:, 3:] > 1e-9)
         depth = homog[:, 2:3]
         normalized = np.divide(homog[:, :2], depth, out=np.full((len(pts), 2), np.inf),
-                               where=depth > 1e-9)
-        (lo_x, lo_y), (hi_x, hi_y) = self._bounds_list
-        nx, ny = normalized[:, 0], normalized[:, 1]
-        visible = (nx >= lo_x) & (nx <= hi_x) & (ny >= lo_y) & (ny <= hi_y)
+                               where=ahead)
+        # inside [lo, hi] in both coordinates (inf, i.e. not ahead, is not)
+        visible = (np.abs(normalized - self._bounds_mid) <= self._bounds_half).all(axis=1)
         if not self._distorted:
             # Plain pinhole: K is all there is (and far cheaper than cv2.projectPoints).
             out = normalized * self._focal + self._centre
-            out[~visible] = np.nan
-            return out
-        lo, hi = self._bounds
+            return np.where(visible[:, None], out, np.nan)
         out = np.full((len(pts), 2), np.nan)
         if np.any(visible):
             out[visible] = self.camera.distort_normalized(normalized[visible])

@@ -18,12 +18,22 @@ yellow paint, which on light concrete is barely brighter than the road but clear
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
+import math
 
 import cv2
 import numpy as np
 
 _VERTICAL3 = np.ones((3, 1), np.uint8)
 _SQUARE3 = np.ones((3, 3), np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _horizontal(length: int) -> np.ndarray:
+    """Return a 1 x length structuring element (read-only, built once)."""
+    kernel = np.ones((1, length), np.uint8)
+    kernel.flags.writeable = False
+    return kernel
 
 
 @dataclass(frozen=True)
@@ -79,30 +89,32 @@ def lane_marking_mask(bev_bgr: np.ndarray, valid: np.ndarray, params: MaskParame
     threshold = cv2.max(cv2.convertScaleAbs(brighter_side, alpha=params.white_contrast_relative),
                         float(params.white_contrast_min))
     # White: brighter than both sides by the threshold, and grey (tail and brake lights are
-    # red).
+    # red): |Cr - 128| <= max as one range test, in whole numbers as uint8 compares them.
     marking = cv2.compare(cv2.subtract(luma, brighter_side), threshold, cv2.CMP_GT)
-    chroma = cv2.absdiff(cr, 128)
-    marking &= cv2.compare(chroma, float(params.white_chroma_max), cv2.CMP_LE)
+    marking &= cv2.inRange(cr, math.ceil(128.0 - params.white_chroma_max),
+                           math.floor(128.0 + params.white_chroma_max))
     # Yellow is low Cb: the centre must be below both sides (more yellow than either). Yellow
     # paint has (Cr - 128) / (128 - Cb) ~ 0.65; orange and red lights have > 1.
+    # (cv2.threshold, x > floor(t) for uint8, is the cheaper cv2.compare against a scalar.)
     less_yellow_side = cv2.max(side_cb[:, :-2 * offset], side_cb[:, 2 * offset:])
-    yellow = cv2.compare(cv2.subtract(less_yellow_side, cb), float(params.yellow_contrast_min),
-                         cv2.CMP_GT)
-    yellow &= cv2.compare(cb, 255.0 - params.yellowness_min, cv2.CMP_LE)
+    yellow = cv2.threshold(cv2.subtract(less_yellow_side, cb), params.yellow_contrast_min, 255,
+                           cv2.THRESH_BINARY)[1]
+    yellow &= cv2.threshold(cb, 255.0 - params.yellowness_min, 255, cv2.THRESH_BINARY_INV)[1]
     # 10 (Cr - 128) <= 9 (128 - Cb)  <=>  (10 Cr + 9 Cb) / 19 <= 128, in uint8 arithmetic
     hue = cv2.addWeighted(cr, 10.0 / 19.0, cb, 9.0 / 19.0, 0.0)
-    yellow &= cv2.compare(hue, 128.0, cv2.CMP_LE)
+    yellow &= cv2.threshold(hue, 128.0, 255, cv2.THRESH_BINARY_INV)[1]
     marking |= yellow
     mask = np.zeros(valid.shape, np.uint8)
     mask[:, offset:-offset] = marking
     if params.seam_contrast_min > 0:
         mask |= _dark_seams(ycc, params.seam_contrast_min, params.white_chroma_max)
-    # A bool array viewed as uint8 is 0/1: a valid OpenCV operation mask without a copy.
-    mask = cv2.bitwise_and(mask, mask, mask=valid.view(np.uint8))
+    # A bool array viewed as uint8 is 0/1: the mask is 0/1 from here on (erosion, dilation
+    # and the masking below keep it so).
+    mask &= valid.view(np.uint8)
     # Markings run along the view's columns: specks shorter than three rows are texture, and
     # anything wider than three markings (lights, car parts, glare) is not a line.
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _VERTICAL3)
-    wide = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, 3 * centre_px + 1), np.uint8))
+    wide = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _horizontal(3 * centre_px + 1))
     if cv2.countNonZero(wide):
         mask &= cv2.bitwise_not(cv2.dilate(wide, _SQUARE3))
-    return cv2.threshold(mask, 0, 1, cv2.THRESH_BINARY)[1]
+    return mask

@@ -21,17 +21,45 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=64)
-def _ray_rotation(offset_rad: float, yaw_rad: float) -> tuple[tuple[float, ...], ...]:
-    """Return the rotation taking view rays to true rays for a pitch offset (vehicle frame).
+def _pitch_homography(offset_rad: float, yaw_rad: float,
+                      camera_xyz: tuple[float, float, float]) -> np.ndarray:
+    """Return the 3x3 road-plane homography of :func:`correct_ground_points` (read-only).
 
-    As nested tuples of Python floats: scalar * array is much cheaper with a float than with
-    a numpy scalar taken from an array.
+    Rotating a viewing ray and intersecting it with the road again is a projective map of the
+    road plane: ``(x', y', w) = H (x, y, 1)``, the point valid where ``w > 1e-9`` (``w`` is
+    the negated vertical component of the rotated ray, so ``w > 0`` means it meets the road).
     """
+    cx, cy, height = camera_xyz
     c, s = math.cos(offset_rad), math.sin(offset_rad)
-    cy, sy = math.cos(yaw_rad), math.sin(yaw_rad)
-    rot_z = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    rot_y = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-    return tuple(tuple(row) for row in (rot_z @ rot_y @ rot_z.T).tolist())
+    cos_yaw, sin_yaw = math.cos(yaw_rad), math.sin(yaw_rad)
+    # R = Rz(yaw) Ry(offset) Rz(yaw)^T, the view-ray to true-ray rotation (vehicle frame),
+    # written out: numpy's per-call cost is ten times this arithmetic.
+    rotation = ((cos_yaw * cos_yaw * c + sin_yaw * sin_yaw, cos_yaw * sin_yaw * (c - 1.0),
+                 cos_yaw * s),
+                (sin_yaw * cos_yaw * (c - 1.0), sin_yaw * sin_yaw * c + cos_yaw * cos_yaw,
+                 sin_yaw * s),
+                (-s * cos_yaw, -s * sin_yaw, c))
+    # ray = R (x - cx, y - cy, -height): (r0 x + r1 y + r2') per component; w = -ray_z > 0
+    # where the ray meets the road, and the road point is (cx, cy) + height * ray_xy / w.
+    (a0, a1, a2), (b0, b1, b2), (d0, d1, d2) = (
+        (r0, r1, -(r0 * cx + r1 * cy + r2 * height)) for r0, r1, r2 in rotation)
+    w0, w1, w2 = -d0, -d1, -d2
+    homography = np.array([[cx * w0 + height * a0, cx * w1 + height * a1, cx * w2 + height * a2],
+                           [cy * w0 + height * b0, cy * w1 + height * b1, cy * w2 + height * b2],
+                           [w0, w1, w2]])
+    homography.flags.writeable = False
+    return homography
+
+
+def pitch_homography(offset_rad: float, yaw_rad: float,
+                     camera_xyz: tuple[float, float, float]) -> np.ndarray:
+    """Return H with ``correct_ground_points`` = ``(H p)[:2] / (H p)[2]``, valid where > 1e-9.
+
+    ``p = (x, y, 1)`` is a view point. For composing the correction with other projective
+    maps (the camera projection) so that both cost one matrix product.
+    """
+    return _pitch_homography(float(offset_rad), float(yaw_rad),
+                             tuple(float(v) for v in camera_xyz))
 
 
 def correct_ground_points(xs: np.ndarray, ys: np.ndarray, offset_rad: float, yaw_rad: float,
@@ -45,22 +73,60 @@ def correct_ground_points(xs: np.ndarray, ys: np.ndarray, offset_rad: float, yaw
     """
     if offset_rad == 0.0:
         return xs, ys
-    cx, cy, height = camera_xyz
-    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = _ray_rotation(offset_rad, yaw_rad)
-    dx, dy = xs - cx, ys - cy
-    rx = r00 * dx + r01 * dy - r02 * height
-    ry = r10 * dx + r11 * dy - r12 * height
-    rz = r20 * dx + r21 * dy - r22 * height
+    homography = _pitch_homography(offset_rad, yaw_rad, camera_xyz)
+    xs = np.asarray(xs, dtype=np.float64)
+    shape = xs.shape
+    points = np.vstack((xs.ravel(), np.asarray(ys, dtype=np.float64).ravel()))
+    # One (3, 2) x (2, N) product instead of a dozen elementwise passes.
+    mapped = homography[:, :2] @ points
+    mapped += homography[:, 2:]
+    w = mapped[2]
     # Rays at or above the horizon never meet the road: NaN (without a division warning).
-    scale = np.full_like(rz, np.nan)
-    np.divide(-height, rz, out=scale, where=rz < -1e-9)
-    return cx + scale * rx, cy + scale * ry
+    inverse = np.full_like(w, np.nan)
+    np.divide(1.0, w, out=inverse, where=w > 1e-9)
+    mapped[:2] *= inverse
+    return mapped[0].reshape(shape), mapped[1].reshape(shape)
 
 
-def _slope(xs: np.ndarray, ys: np.ndarray) -> float:
-    xc = xs - xs.mean()
-    denominator = float(np.dot(xc, xc))
-    return float(np.dot(xc, ys - ys.mean())) / denominator if denominator > 0 else 0.0
+def _divergences(selections: list[tuple[np.ndarray, np.ndarray]], offsets: list[float],
+                 yaw_rad: float, camera_xyz: tuple[float, float, float]) -> list[float]:
+    """Return the left minus the right slope of the pitch-corrected points, for each offset.
+
+    All offsets and both sides in one pass (per-call overhead, not arithmetic, is what costs
+    for the few points here). NaN for an offset that leaves a side with fewer than three
+    points on the road.
+    """
+    (left_x, left_y), (right_x, right_y) = selections
+    split = len(left_x)
+    points = np.vstack((np.concatenate((left_x, right_x)), np.concatenate((left_y, right_y))))
+    homographies = np.array([_pitch_homography(o, yaw_rad, camera_xyz) for o in offsets])
+    mapped = homographies[:, :, :2] @ points  # (offsets, 3, N)
+    mapped += homographies[:, :, 2:]
+    valid = mapped[:, 2] > 1e-9
+    inverse = np.zeros_like(mapped[:, 2])
+    np.divide(1.0, mapped[:, 2], out=inverse, where=valid)
+    # Rows 1, x, y, x^2, x y of the corrected points; off the road all zero (weight 0).
+    features = np.empty((5,) + valid.shape)
+    features[0] = valid
+    np.multiply(mapped[:, 0], inverse, out=features[1])
+    np.multiply(mapped[:, 1], inverse, out=features[2])
+    np.multiply(features[1], features[1], out=features[3])
+    np.multiply(features[1], features[2], out=features[4])
+    left_sums = features[:, :, :split].sum(axis=2).T.tolist()  # (offsets, 5)
+    right_sums = features[:, :, split:].sum(axis=2).T.tolist()
+    out = []
+    for k in range(len(offsets)):
+        slopes = []
+        for n, sx, sy, sxx, sxy in (left_sums[k], right_sums[k]):
+            if n < 3:
+                slopes.append(math.nan)
+                continue
+            # centred: sum (x - mean)^2 and sum (x - mean)(y - mean)
+            denominator = sxx - sx * sx / n
+            slopes.append((sxy - sx * sy / n) / denominator if denominator > 1e-12 * sxx
+                          else 0.0)
+        out.append(slopes[0] - slopes[1])
+    return out
 
 
 def estimate_pitch_offset(left_xy: tuple[np.ndarray, np.ndarray],
@@ -88,19 +154,9 @@ def estimate_pitch_offset(left_xy: tuple[np.ndarray, np.ndarray],
             return None
         selections.append((xs[inside], ys[inside]))
 
-    def divergence(offset: float) -> float:
-        slopes = []
-        for xs, ys in selections:
-            cx, cy = correct_ground_points(xs, ys, offset, yaw_rad, camera_xyz)
-            finite = np.isfinite(cx)
-            if np.count_nonzero(finite) < 3:
-                return math.nan
-            slopes.append(_slope(cx[finite], cy[finite]))
-        return slopes[0] - slopes[1]
-
     # Secant iterations: the divergence is smooth and nearly linear in the offset.
     a, b = start_rad, start_rad + math.radians(0.25)
-    fa, fb = divergence(a), divergence(b)
+    fa, fb = _divergences(selections, [a, b], yaw_rad, camera_xyz)
     for step in range(iterations):
         if not (math.isfinite(fa) and math.isfinite(fb)) or fb == fa:
             return None
@@ -109,7 +165,7 @@ def estimate_pitch_offset(left_xy: tuple[np.ndarray, np.ndarray],
             return None
         if step == iterations - 1:
             return b  # the divergence is nearly linear: a last step needs no check
-        fb = divergence(b)
+        fb = _divergences(selections, [b], yaw_rad, camera_xyz)[0]
         if abs(b - a) < math.radians(0.005):
             break
     return b if math.isfinite(fb) and abs(fb) < 0.01 else None
