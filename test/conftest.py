@@ -2,6 +2,8 @@
 
 import os
 from pathlib import Path
+import threading
+import time
 
 import pytest
 
@@ -34,3 +36,43 @@ def asset():
 def repo_root() -> Path:
     """Return the repository root."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope='module')
+def ros_node():
+    """Provide an rclpy node spun in a background thread for the whole test module."""
+    rclpy = pytest.importorskip('rclpy', reason='rclpy (ROS 2) is not installed')
+    from rclpy.executors import SingleThreadedExecutor
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(f'test_probe_{os.getpid()}', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield node
+    executor.shutdown(timeout_sec=2.0)
+    node.destroy_node()
+    rclpy.try_shutdown(context=context)
+    thread.join(timeout=2.0)
+
+
+def _wait_until(predicate, timeout: float) -> bool:
+    """Return once ``predicate()`` holds (True) or ``timeout`` seconds passed (False).
+
+    For graph state that no callback signals (discovery, a process's diagnostics): checked
+    every 50 ms.
+    """
+    event = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        event.wait(0.05)
+    return True
+
+
+@pytest.fixture
+def wait_until():
+    """Provide :func:`_wait_until` (predicate, timeout) -> bool."""
+    return _wait_until

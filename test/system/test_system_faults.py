@@ -76,37 +76,8 @@ class Outputs:
             return [msg for at, msg in self.received[name] if start <= at < end]
 
 
-@pytest.fixture
-def probe(monkeypatch):
-    """Provide an rclpy node of this test process, on the transports the launch file sets."""
-    from rclpy.executors import SingleThreadedExecutor
-    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node(f'fault_probe_{os.getpid()}', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    yield node
-    executor.shutdown(timeout_sec=2.0)
-    node.destroy_node()
-    rclpy.try_shutdown(context=context)
-    thread.join(timeout=2.0)
-
-
-def _wait(predicate, timeout: float) -> bool:
-    event = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        event.wait(0.1)
-    return True
-
-
 def test_killed_node_respawns_others_keep_serving_and_the_watchdog_stops_the_car(
-        probe, tmp_path):
+        ros_node, wait_until, tmp_path):
     from av_perception.detection.synthetic import make_constant_model, yolox_output_for_boxes
     model = make_constant_model(
         tmp_path / 'car.onnx',
@@ -118,15 +89,15 @@ def test_killed_node_respawns_others_keep_serving_and_the_watchdog_stops_the_car
     assert {p.name: p.respawn for p in plan.processes} == {
         'lane_detector': True, 'object_detector': True, 'temporal_controller': True}
     runner = LaunchRunner(plan, tmp_path / 'logs')
-    outputs = Outputs(probe)
-    camera = Camera(probe, frames)
+    outputs = Outputs(ros_node)
+    camera = Camera(ros_node, frames)
     runner.start()
     camera.thread.start()
     try:
-        assert _wait(lambda: camera.publisher.get_subscription_count() >= 3, 60.0)
+        assert wait_until(lambda: camera.publisher.get_subscription_count() >= 3, 60.0)
         camera.running.set()
         started = time.monotonic()
-        assert _wait(lambda: all(outputs.since(name, started) for name in OUTPUTS), 60.0), \
+        assert wait_until(lambda: all(outputs.since(name, started) for name in OUTPUTS), 60.0), \
             {name: len(outputs.since(name, started)) for name in OUTPUTS}
 
         # kill -9 the lane detector mid-run
@@ -134,9 +105,10 @@ def test_killed_node_respawns_others_keep_serving_and_the_watchdog_stops_the_car
         os.kill(old_pid, signal.SIGKILL)
         killed = time.monotonic()
         lane = runner.processes['lane_detector']
-        assert _wait(lambda: lane.respawns == 1, 15.0)
+        assert wait_until(lambda: lane.respawns == 1, 15.0)
         assert runner.pid('lane_detector') != old_pid
-        assert _wait(lambda: outputs.since('lanes', killed + 0.5), 60.0), 'no lanes after respawn'
+        assert wait_until(lambda: outputs.since('lanes', killed + 0.5), 60.0), \
+            'no lanes after the respawn'
         back = time.monotonic()
         # the others never stopped: detections and commands all through the outage
         outage = back - killed
@@ -148,12 +120,12 @@ def test_killed_node_respawns_others_keep_serving_and_the_watchdog_stops_the_car
         # the camera goes silent: the controller commands stop, then drives when frames return
         camera.running.clear()
         silent = time.monotonic()
-        assert _wait(lambda: sum(m.drive.speed == 0.0 and m.header.frame_id == 'base_link'
-                                 for m in outputs.since('command', silent)) >= 3, 10.0)
+        assert wait_until(lambda: sum(m.drive.speed == 0.0 and m.header.frame_id == 'base_link'
+                                      for m in outputs.since('command', silent)) >= 3, 10.0)
         camera.running.set()
         resumed = time.monotonic()
-        assert _wait(lambda: any(m.header.frame_id == 'camera' and m.drive.speed > 1.0
-                                 for m in outputs.since('command', resumed)), 30.0)
+        assert wait_until(lambda: any(m.header.frame_id == 'camera' and m.drive.speed > 1.0
+                                      for m in outputs.since('command', resumed)), 30.0)
         assert all(p.popen.poll() is None for p in runner.processes.values())
     finally:
         camera.stopped.set()
