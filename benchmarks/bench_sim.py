@@ -9,7 +9,8 @@ For each frame size the script times, in the same run:
 
 Absolute numbers depend on the machine; the ratios are what to compare between runs.
 
-    python benchmarks/bench_sim.py [--seconds 2] [--preset traffic] [--threads 2]
+    python benchmarks/bench_sim.py [--seconds 2] [--preset traffic|all] [--threads 2]
+                                   [--sizes 640x360 1280x720]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from av_perception.sim import Simulator  # noqa: E402
+from av_perception.sim import preset_names, Simulator  # noqa: E402
 
 
 def _block(function, count: int) -> float:
@@ -65,22 +66,33 @@ def bench_size(preset: str, size: tuple[int, int], seconds: float, seed: int) ->
 
 
 def main() -> int:
-    """Run the benchmark and print one line per frame size."""
+    """Run the benchmark and print one line per preset and frame size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=3.0,
                         help='timing duration per frame size (default 3)')
-    parser.add_argument('--preset', default='traffic', help='simulator preset (traffic)')
+    parser.add_argument('--preset', default='traffic',
+                        help="simulator preset, or 'all' for every preset (traffic)")
+    parser.add_argument('--sizes', nargs='+', default=['640x360', '1280x720'],
+                        help='frame sizes WIDTHxHEIGHT (640x360 1280x720)')
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--threads', type=int, default=2, help='OpenCV threads (2)')
     args = parser.parse_args()
+    presets = list(preset_names()) if args.preset == 'all' else [args.preset]
+    try:
+        sizes = [tuple(int(v) for v in size.lower().split('x')) for size in args.sizes]
+    except ValueError:
+        sizes = []
+    if not sizes or any(len(size) != 2 for size in sizes):
+        parser.error(f'--sizes {" ".join(args.sizes)}: expected WIDTHxHEIGHT')
     cv2.setNumThreads(args.threads)
-    print(f'preset {args.preset}, seed {args.seed}, OpenCV threads {args.threads}')
-    print(f'{"size":>10} {"step ms":>8} {"fps":>7} {"fps+truth":>9} {"warp ms":>8} '
-          f'{"step/warp":>9}')
-    for size in ((640, 360), (1280, 720)):
-        r = bench_size(args.preset, size, args.seconds, args.seed)
-        print(f'{r["size"]:>10} {r["step_ms"]:8.2f} {r["fps"]:7.1f} {r["truth_fps"]:9.1f} '
-              f'{r["warp_ms"]:8.3f} {r["ratio"]:9.1f}')
+    print(f'seed {args.seed}, OpenCV threads {args.threads}')
+    print(f'{"preset":>17} {"size":>10} {"step ms":>8} {"fps":>7} {"fps+truth":>9} '
+          f'{"warp ms":>8} {"step/warp":>9}')
+    for preset in presets:
+        for size in sizes:
+            r = bench_size(preset, size, args.seconds, args.seed)
+            print(f'{preset:>17} {r["size"]:>10} {r["step_ms"]:8.2f} {r["fps"]:7.1f} '
+                  f'{r["truth_fps"]:9.1f} {r["warp_ms"]:8.3f} {r["ratio"]:9.1f}', flush=True)
     return 0
 
 

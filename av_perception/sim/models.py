@@ -34,8 +34,13 @@ class Model:
 
     Part ``p`` is the polygon ``vertices[starts[p]:ends[p]]`` with outward ``normals[p]``
     (``has_normal[p]`` False: never culled), colour role ``ROLES[roles[p]]``; ``detail[p]``
-    marks small parts a distant vehicle can skip. ``components`` lists
-    ``(layer, centre, part indices)`` in painting order within each component.
+    marks small parts a distant vehicle can skip, ``extent[p]`` is the part's largest size
+    in metres (level of detail: parts that would be tiny on screen are skipped). A part
+    faces a viewer at ``eye`` when ``normals[p] . eye > plane[p]`` or ``always_faces[p]``.
+    ``components`` lists ``(layer, centre, part indices)`` in painting order within each
+    component; the renderer's Python-valued copy of it is ``paint_order``, tuples
+    ``(layer, centre x, y, z, [(part, start, end), ...])``. ``shade`` is the sun-independent
+    part of each part's shading (1 for parts without a normal).
     """
 
     vertices: np.ndarray
@@ -50,6 +55,11 @@ class Model:
     length: float
     width: float
     outline: np.ndarray  # indices of the vertices that can lie on the silhouette
+    extent: np.ndarray
+    plane: np.ndarray
+    always_faces: np.ndarray
+    shade: np.ndarray
+    paint_order: tuple[tuple, ...]
 
 
 class _Builder:
@@ -92,13 +102,20 @@ class _Builder:
         shell = np.concatenate([np.arange(a, b) for a, b, r in zip(starts, ends, self.roles)
                                 if r in ('paint', 'paint_dark', 'cargo', 'cab', 'tyre')])
         _, first = np.unique(np.round(vertices[shell], 4), axis=0, return_index=True)
+        first_vertex = np.array([p[0] for p in self.polys])
         return Model(
             vertices=vertices, starts=starts, ends=ends, normals=normals,
-            has_normal=has_normal, first=np.array([p[0] for p in self.polys]),
+            has_normal=has_normal, first=first_vertex,
             roles=np.array([ROLE_INDEX[r] for r in self.roles]), detail=extent < 0.36,
             components=tuple((c.layer, c.centre, np.array(c.parts, dtype=np.int64))
                              for c in self.components),
-            length=float(length), width=float(width), outline=np.sort(shell[first]))
+            length=float(length), width=float(width), outline=np.sort(shell[first]),
+            extent=extent, plane=np.einsum('ij,ij->i', normals, first_vertex),
+            always_faces=~has_normal,
+            shade=np.where(has_normal, 0.68 + 0.12 * normals[:, 2], 1.0),
+            paint_order=tuple((c.layer, *c.centre.tolist(),
+                               [(p, int(starts[p]), int(ends[p])) for p in c.parts])
+                              for c in self.components))
 
 
 def _quad_x(x: float, y0: float, y1: float, z0: float, z1: float):

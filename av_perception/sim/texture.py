@@ -3,7 +3,9 @@
 Rows follow arc length ``s`` (``RES_S`` metres per row), columns follow the lateral offset
 ``d`` from the left verge to the right verge (``RES_D`` metres per column). Everything fixed to
 the ground is painted here once: asphalt or concrete, shoulders, gravel, grass, markings (with
-dashes, wear and gaps) and shadows. The renderer samples it with one ``cv2.remap`` per frame.
+dashes, wear and gaps) and shadows. The renderer samples it with ``cv2.remap``; the texture
+keeps three levels of it, BGRx, with mirrored grass beside the verges (see
+:meth:`GroundTexture.widen`).
 
 The texture is a ring buffer of chunks: only the stretch around the ego vehicle exists, and
 chunks are painted as the vehicle advances. Each chunk depends only on the seed and its index,
@@ -25,6 +27,7 @@ RES_S = 0.05
 RES_D = 0.025
 CHUNK_ROWS = 256
 MIP = 4  # the coarse level is MIP times smaller in both directions
+FAR = 4  # the far level is the coarse one made FAR times shorter along s
 BASE_ROWS = 1024  # period of the base (noise) tile along s
 VERGE_M = 9.0  # grass beyond the shoulder that the texture holds (farther out: mirrored)
 
@@ -206,8 +209,39 @@ def _periodic_noise(rng: np.random.Generator, rows: int, cols: int, cell: int) -
     return big[:rows, :cols]
 
 
+def pingpong(excess: np.ndarray, band: float) -> np.ndarray:
+    """Fold distances ``excess >= 0`` beyond an edge back and forth into ``[0, band]``."""
+    period = 2 * band
+    # np.mod is slow on float32; a floor-based remainder is exact enough here
+    t = excess - np.floor(excess * (1.0 / period)) * period
+    return np.where(t < band, t, period - t)
+
+
+def _texels(image: np.ndarray) -> np.ndarray:
+    """View a contiguous (rows, cols, 4) uint8 image as (rows, cols) 32-bit texels."""
+    return image.view(np.uint32)[:, :, 0]
+
+
+def mirror_columns(cols: int, band: int, pad: int) -> np.ndarray:
+    """Source column of each of ``cols + 2 * pad`` columns that extend a texture by ``pad``.
+
+    Beyond either edge the outer ``band`` columns repeat, mirrored back and forth.
+    """
+    index = np.arange(-pad, cols + pad)
+    low = index < 0
+    index[low] = pingpong(-index[low], band)
+    high = index > cols - 1
+    index[high] = cols - 1 - pingpong(index[high] - (cols - 1), band)
+    return index
+
+
 class GroundTexture:
-    """Ring buffer of the painted road surface around the ego vehicle (two mip levels)."""
+    """Ring buffer of the painted road surface around the ego vehicle, in three levels.
+
+    ``level0`` is the full texture, ``level1`` is ``MIP`` times smaller in both directions,
+    ``level2`` is ``level1`` made ``FAR`` times shorter along ``s`` (for distant ground,
+    which is foreshortened along the road far more than across it).
+    """
 
     def __init__(self, road: Road, appearance: Appearance, shadows: ShadowField, seed: int,
                  ring_length_m: float) -> None:
@@ -222,12 +256,29 @@ class GroundTexture:
         self.chunk_length = CHUNK_ROWS * RES_S
         self.n_chunks = int(math.ceil(ring_length_m / self.chunk_length))
         self.rows = self.n_chunks * CHUNK_ROWS
-        self.level0 = np.zeros((self.rows, self.cols, 3), np.uint8)
-        self.level1 = np.zeros((self.rows // MIP, self.cols // MIP, 3), np.uint8)
         self.loaded = np.full(self.n_chunks, -1, dtype=np.int64)
         self.grass_cols = int(0.8 * VERGE_M / RES_D)
         self._col_d = self.d_max - (np.arange(self.cols) + 0.5) * RES_D
         self.base = self._base_tile()
+        self.widen((0, 0, 0))
+
+    def widen(self, pads: tuple[int, int, int]) -> None:
+        """Store ``pads[k]`` extra columns on both sides of level ``k``.
+
+        The extra columns repeat the outer grass bands mirrored back and forth (as
+        :func:`mirror_columns` says), so a lookup beyond the verge needs no folding of its
+        coordinate as long as it stays within the padding. Column ``c`` of level ``k`` is
+        stored at ``c + pads[k]``. Painted chunks are forgotten.
+        """
+        self.pads = tuple(int(p) for p in pads)
+        cols = (self.cols, self.cols // MIP, self.cols // MIP)
+        bands = (self.grass_cols, self.grass_cols // MIP, self.grass_cols // MIP)
+        rows = (self.rows, self.rows // MIP, self.rows // (MIP * FAR))
+        # BGRx: four channels are remapped several times faster than three
+        self.level0, self.level1, self.level2 = (
+            np.zeros((r, c + 2 * p, 4), np.uint8) for r, c, p in zip(rows, cols, self.pads))
+        self._index = [mirror_columns(c, b, p) for c, b, p in zip(cols, bands, self.pads)]
+        self.loaded[:] = -1
 
     # -- coordinates -----------------------------------------------------------------------
     def col_of(self, d: np.ndarray | float) -> np.ndarray | float:
@@ -312,11 +363,17 @@ class GroundTexture:
             self._paint_marking(tile, s_rows, marking, rng)
         self._paint_shadows(tile, start)
         painted = np.clip(tile, 0, 255).astype(np.uint8)
-        rows = slice(slot * CHUNK_ROWS, (slot + 1) * CHUNK_ROWS)
-        self.level0[rows] = painted
-        small = cv2.resize(painted, (self.cols // MIP, CHUNK_ROWS // MIP),
-                           interpolation=cv2.INTER_AREA)
-        self.level1[slot * CHUNK_ROWS // MIP:(slot + 1) * CHUNK_ROWS // MIP] = small
+        painted = cv2.cvtColor(painted, cv2.COLOR_BGR2BGRA)
+        cols1 = self.cols // MIP
+        small = cv2.resize(painted, (cols1, CHUNK_ROWS // MIP), interpolation=cv2.INTER_AREA)
+        far = cv2.resize(small, (cols1, CHUNK_ROWS // (MIP * FAR)),
+                         interpolation=cv2.INTER_AREA)
+        # one 32-bit texel per column: the padding is a cheap gather of whole texels
+        for source, index, level in zip((painted, small, far), self._index,
+                                        (self.level0, self.level1, self.level2)):
+            n = len(source)
+            np.take(_texels(source), index, axis=1, out=_texels(level[slot * n:(slot + 1) * n]),
+                    mode='clip')  # the indices are valid; 'raise' would buffer the output
 
     def _road_columns(self) -> slice:
         edge = self.road.half_width + 0.05
@@ -352,10 +409,16 @@ class GroundTexture:
                 c0 += 12 * math.cos(ang)
                 r0 += 6 * math.sin(ang)
                 pts.append((c0, r0))
-            poly = np.round(np.array(pts) * 16).astype(np.int32)
-            mask = np.zeros(tile.shape[:2], np.float32)
+            # only the crack's bounding box (plus the anti-aliased edge) is touched
+            pts = np.array(pts)
+            x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 3, tile.shape[1::-1])
+            if x1 <= x0 or y1 <= y0:
+                continue
+            poly = np.round((pts - (x0, y0)) * 16).astype(np.int32)
+            mask = np.zeros((y1 - y0, x1 - x0), np.float32)
             cv2.polylines(mask, [poly], False, 0.3, 1, cv2.LINE_AA, 4)
-            tile *= 1.0 - mask[:, :, None]
+            tile[y0:y1, x0:x1] *= 1.0 - mask[:, :, None]
         if rng.random() < 0.12:
             r0 = int(rng.uniform(0, CHUNK_ROWS - 40))
             h = int(rng.uniform(20, 120))
@@ -408,6 +471,7 @@ class GroundTexture:
         if not hits:
             return
         mask = np.zeros((CHUNK_ROWS + 2 * pad, self.cols), np.uint8)
+        used = [mask.shape[1], mask.shape[0], 0, 0]  # bounding box of everything drawn
         for sh in hits:
             pts = [np.stack([self.col_of(p[:, 1]), (p[:, 0] - s0) / RES_S], axis=1)
                    for p in sh.polygons]
@@ -424,11 +488,20 @@ class GroundTexture:
                              cv2.LINE_AA, 4)
             roi = mask[lo[1]:hi[1], lo[0]:hi[0]]
             np.maximum(roi, layer, out=roi)
-        # penumbra: soft edges a few decimetres wide
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=6.0, sigmaY=3.0)[pad:-pad]
+            used = [min(used[0], lo[0]), min(used[1], lo[1]), max(used[2], hi[0]),
+                    max(used[3], hi[1])]
+        if used[2] <= used[0] or used[3] <= used[1]:
+            return
+        # penumbra: soft edges a few decimetres wide; the kernel reaches 18 columns and 9
+        # rows, so blurring the drawn box plus a wider margin equals blurring the whole mask
+        c0, c1 = max(used[0] - 19, 0), min(used[2] + 19, mask.shape[1])
+        r0, r1 = max(used[1] - 10, 0), min(used[3] + 10, mask.shape[0])
+        mask[r0:r1, c0:c1] = cv2.GaussianBlur(mask[r0:r1, c0:c1], (0, 0), sigmaX=6.0,
+                                              sigmaY=3.0)
+        mask = mask[pad:-pad, c0:c1]
         rows = np.flatnonzero(mask.max(axis=1) > 0)
         if not len(rows):
             return
         part = mask[rows[0]:rows[-1] + 1].astype(np.float32) * (1.0 / 255.0)
         tint = np.array([0.92, 1.0, 1.06], np.float32)  # shadows are lit by the blue sky
-        tile[rows[0]:rows[-1] + 1] *= 1.0 - part[:, :, None] * tint[None, None, :]
+        tile[rows[0]:rows[-1] + 1, c0:c1] *= 1.0 - part[:, :, None] * tint[None, None, :]
