@@ -82,9 +82,9 @@ def test_bad_frames_are_rejected_and_the_next_frame_is_served(
             if current else 0
     for count, (label, msg, words) in enumerate(bad_images(), start=1):
         publisher.publish(msg)
-        assert wait_until(lambda: rejected() >= count, 10.0), f'{label} was not rejected'
+        assert wait_until(lambda: rejected() >= count, 30.0), f'{label} was not rejected'
         # the error names the problem (the controller's watchdog may report after it)
-        assert wait_until(lambda: any(words in s.message for s in statuses()), 5.0), \
+        assert wait_until(lambda: any(words in s.message for s in statuses()), 10.0), \
             (label, [s.message for s in statuses()][-3:])
     # nothing was published for the bad frames (the controller's watchdog commands stop in
     # the vehicle frame while no good frame comes: that is its job, not an answer to a frame)
@@ -92,7 +92,7 @@ def test_bad_frames_are_rejected_and_the_next_frame_is_served(
     header = Header(frame_id='camera')
     header.stamp.sec = 42
     publisher.publish(bgr_to_image_msg(GOOD, header))
-    assert wait_until(lambda: any(m.header.stamp.sec == 42 for m in outputs.messages()), 10.0)
+    assert wait_until(lambda: any(m.header.stamp.sec == 42 for m in outputs.messages()), 20.0)
     assert all(m.header.frame_id == 'base_link' and m.drive.speed == 0.0
                for m in outputs.messages() if m.header.stamp.sec != 42)
     assert node.poll() is None
