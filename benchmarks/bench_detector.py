@@ -2,14 +2,16 @@
 """Detector overhead, cv2.dnn comparison and memory flatness, in one run.
 
 1. Full per-frame cost: Image message -> BGR (conversion), letterbox, ONNX Runtime inference,
-   decode + NMS, Detection2DArray message, against the bare ``session.run`` on the same
-   prepared tensor: the overhead ratio (target <= 1.15). Bare and full runs alternate so a busy
-   neighbour slows both alike.
+   decode + NMS, Detection2DArray message (by default the object_detector node's own rclpy
+   conversion and builder; ``--messages rosbags`` for the rosbags messages), against the bare
+   ``session.run`` on the same prepared tensor: the overhead ratio (target <= 1.15) and the
+   overhead in ms. Bare and full runs alternate so a busy neighbour slows both alike.
 2. The same model through ``cv2.dnn.readNetFromONNX`` (bare forward) for comparison.
 3. Resident memory over ``--memory-frames`` frames of the full pipeline (``--long``: 5,000).
 
 Prints ratios against baselines measured in this run; absolute times are context only (the
-machine is shared). Usage:  python benchmarks/bench_detector.py [--frames 200] [--long]
+machine is shared). Usage:
+    python benchmarks/bench_detector.py [--frames 200] [--long] [--messages rosbags]
 """
 
 from __future__ import annotations
@@ -39,31 +41,54 @@ def rss_mib() -> float:
     return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
-def message_stages() -> tuple[Callable[[np.ndarray, int], Any], Callable[[Any], np.ndarray],
-                              Callable[[DetectionResult, int], Any], str]:
-    """Return (make input message, message -> BGR, result -> output message, description).
+def message_stages(kind: str = 'node') -> tuple[Callable[[np.ndarray, int], Any],
+                                                Callable[[Any], np.ndarray],
+                                                Callable[[Any, DetectionResult], Any], str]:
+    """Return (make input message, message -> BGR, (input, result) -> output message, text).
 
-    HOOK: the ROS node's own message building (rclpy vision_msgs) replaces ``to_output`` when
-    it exists; until then the rosbags builders of ``av_perception.bag.messages`` (the same
-    fields) stand in, and without them the stages are skipped.
+    ``kind`` 'node': the object_detector node's own boundary (needs rclpy): its
+    sensor_msgs/Image conversion (``image_msg_to_bgr``) and its vision_msgs builder
+    (``detections_to_message``, with the input header). 'rosbags' (and 'node' without rclpy):
+    the rosbags messages of ``av_perception.bag.messages`` (the same fields). Without either,
+    the stages are skipped.
     """
+    missing = ''
+    if kind == 'node':
+        try:
+            from std_msgs.msg import Header
+
+            from av_perception.ros.image_bridge import bgr_to_image_msg, image_msg_to_bgr
+            from av_perception.ros.object_detector import detections_to_message
+        except ImportError as err:
+            missing = f' (no rclpy: {err})'
+        else:
+            def make_input(image: np.ndarray, stamp_ns: int) -> Any:
+                header = Header(frame_id='camera')
+                header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10**9)
+                return bgr_to_image_msg(image, header)
+
+            return (make_input, image_msg_to_bgr,
+                    (lambda msg, result: detections_to_message(msg.header, result.detections)),
+                    "rclpy sensor_msgs/Image in, vision_msgs/Detection2DArray out (the node's "
+                    'own conversion and message builder)')
     try:
         from av_perception.bag import messages
         from av_perception.image.codec import to_bgr
     except ImportError as err:
-        return (lambda image, stamp: image), (lambda msg: msg), (lambda result, stamp: None), \
-            f'conversion/message stages skipped ({err})'
+        return ((lambda image, stamp: image), (lambda msg: msg), (lambda msg, result: None),
+                f'conversion/message stages skipped ({err}){missing}')
 
-    def to_output(result: DetectionResult, stamp_ns: int) -> Any:
+    def to_output(msg: Any, result: DetectionResult) -> Any:
         dets = []
         for det in result.detections:
             cx, cy, w, h = det.center_size
             track = '' if det.track_id is None else str(det.track_id)
             dets.append(messages.Det(str(det.class_id), det.score, cx, cy, w, h, track))
-        return messages.detection2d_array(dets, stamp_ns, 'camera')
+        return messages.detection2d_array(dets, messages.stamp_to_ns(msg.header.stamp),
+                                          msg.header.frame_id)
 
     return ((lambda image, stamp: messages.image(image, 'bgr8', stamp, 'camera')), to_bgr,
-            to_output, 'rosbags sensor_msgs/Image in, vision_msgs/Detection2DArray out')
+            to_output, f'rosbags sensor_msgs/Image in, vision_msgs/Detection2DArray out{missing}')
 
 
 def load_image(path: str | None) -> np.ndarray:
@@ -91,6 +116,9 @@ def main() -> int:
                         help='frames of the memory check')
     parser.add_argument('--long', action='store_true', help='memory check over 5,000 frames')
     parser.add_argument('--no-cv2', action='store_true', help='skip the cv2.dnn comparison')
+    parser.add_argument('--messages', choices=('node', 'rosbags'), default='node',
+                        help="message stages: the node's rclpy conversion and builder "
+                             '(default; rosbags without rclpy) or the rosbags messages')
     args = parser.parse_args()
     memory_frames = 5000 if args.long else args.memory_frames
     if not Path(args.model).is_file():
@@ -100,7 +128,7 @@ def main() -> int:
     detector = Detector.from_config(DetectorConfig(
         model_path=args.model, cpu_threads=args.threads, providers=('CPUExecutionProvider',)))
     image = load_image(args.image)
-    make_input, convert, to_output, stages = message_stages()
+    make_input, convert, to_output, stages = message_stages(args.messages)
     message = make_input(image, 0)
     tensor, _ = detector.preprocess(image)
     backend = detector.backend
@@ -109,15 +137,15 @@ def main() -> int:
           f'{list(detector.providers)}, {args.threads} threads; frame {image.shape[1]}x'
           f'{image.shape[0]}; {stages}')
 
-    def full_frame(stamp_ns: int) -> Any:
+    def full_frame() -> Any:
         bgr = convert(message)
         result = detector.detect(bgr)
-        return to_output(result, stamp_ns), result
+        return to_output(message, result), result
 
     for _ in range(10):
         backend.run(tensor)
-        full_frame(0)
-    bare, full, pairs = [], [], []
+        full_frame()
+    bare, full, pairs, overheads = [], [], [], []
     stage_ms: dict[str, list[float]] = {'conversion': [], 'preprocess': [], 'inference': [],
                                         'postprocess': [], 'message': []}
     for index in range(args.frames):
@@ -129,12 +157,13 @@ def main() -> int:
         converted = time.perf_counter()
         result = detector.detect(bgr)
         detected = time.perf_counter()
-        to_output(result, index)
+        to_output(message, result)
         done = time.perf_counter()
         full_ms = (done - start) * 1e3
         bare.append(bare_ms)
         full.append(full_ms)
         pairs.append(full_ms / bare_ms)
+        overheads.append(full_ms - result.timings.inference_ms)
         stage_ms['conversion'].append((converted - start) * 1e3)
         stage_ms['preprocess'].append(result.timings.preprocess_ms)
         stage_ms['inference'].append(result.timings.inference_ms)
@@ -148,6 +177,8 @@ def main() -> int:
     for name, values in stage_ms.items():
         print(f'      {name:<12} median {statistics.median(values):6.2f} ms')
     extra = sum(statistics.median(v) for k, v in stage_ms.items() if k != 'inference')
+    print(f'    overhead: {statistics.median(overheads):.2f} ms (median over frames of the full '
+          'time less its own inference stage)')
     print(f'    ratio full/bare: {full_median / bare_median:.3f} (medians), '
           f'{statistics.median(pairs):.3f} (median of per-frame ratios), '
           f'{1 + extra / bare_median:.3f} (1 + non-inference stage medians / bare); '
@@ -185,7 +216,7 @@ def main() -> int:
     samples = []
     step = max(memory_frames // 10, 1)
     for index in range(memory_frames):
-        full_frame(index)
+        full_frame()
         if index % step == 0 or index == memory_frames - 1:
             samples.append((index, rss_mib()))
     settled = [rss for index, rss in samples if index >= step]

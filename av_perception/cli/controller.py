@@ -103,6 +103,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="the controller's max_speed_mps (default: the preset's legal speed "
                             'limit, which a car knows from its map, not from the camera; 0 = '
                             'the parameter default, 30 m/s)')
+    drive.add_argument('--detector', metavar='MODEL.onnx',
+                       help='object detector run on every frame in the loop; its boxes feed '
+                            "the controller's speed governor (default: the shared YOLOX-Nano "
+                            'when present)')
+    drive.add_argument('--no-detector', action='store_true',
+                       help='drive without a detector: no speed governor input')
     drive.add_argument('--json', metavar='OUT', help='write the result as JSON to OUT')
     drive.add_argument('--video', metavar='OUT.mp4', help='write an annotated video')
     drive.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -221,35 +227,59 @@ def run_drive(args: argparse.Namespace) -> int:
     """Drive the simulator in closed loop; print and optionally write the JSON result."""
     from tqdm import tqdm
 
-    from av_perception.control.closed_loop import drive_closed_loop
+    from av_perception.control.closed_loop import drive_closed_loop, sim_camera_mounting
     from av_perception.control.config import TemporalControllerConfig
     from av_perception.control.controller import TemporalController
 
     from av_perception.sim import preset_config
 
-    controller = None
+    controller = detector = None
     max_speed = args.max_speed
     if max_speed is None:
         max_speed = preset_config(args.preset).speed_limit_mps
     if not args.expert:
-        overrides = {'model_dir': args.controller, 'history_length': args.history or 0}
+        overrides = {'model_dir': args.controller, 'history_length': args.history or 0,
+                     **sim_camera_mounting(args.preset)}
         if max_speed > 0:
             overrides['max_speed_mps'] = max_speed
         config = TemporalControllerConfig(**overrides)
         controller = TemporalController.from_dir(None, config)
+        detector = _drive_detector(args)
     frames = int(round(args.seconds * 20))
     with tqdm(total=frames, unit='frame', desc='drive', file=sys.stderr,
               disable=args.no_progress) as bar:
         report = drive_closed_loop(controller, args.preset, args.seed, args.seconds,
-                                   args.distance, video_path=args.video, progress=bar.update)
+                                   args.distance, video_path=args.video, progress=bar.update,
+                                   detector=detector)
     document = report.to_dict()
     if controller is not None:
         document['controller'] = str(controller.model.model_dir)
         document['history_length'] = controller.history_length
         document['max_speed_mps'] = controller.config.max_speed_mps
+        document['detector'] = str(detector.model_info.path) if detector is not None else None
     _write_json(args.json, document)
     print(json.dumps(document))
     return 0
+
+
+def _drive_detector(args: argparse.Namespace) -> Any:
+    """Return the detector of ``drive`` (None with --no-detector or no default model)."""
+    from av_perception.assets import yolox_nano_model
+    from av_perception.detection import Detector, DetectorConfig
+
+    if args.no_detector:
+        if args.detector:
+            raise ValueError('--detector and --no-detector exclude each other')
+        return None
+    path = args.detector
+    if not path:
+        default = yolox_nano_model()
+        if not default.exists():
+            print(f'drive: no detector ({default} is missing; give --detector): the speed '
+                  'governor gets no input', file=sys.stderr)
+            return None
+        path = str(default)
+    return Detector.from_config(DetectorConfig(model_path=path, cpu_threads=1))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     'lanes',
     'simulate',
     'controller',
+    'model',
 )
 
 

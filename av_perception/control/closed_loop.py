@@ -1,17 +1,25 @@
-"""Closed-loop evaluation: the controller drives the simulator from its camera frames."""
+"""Closed-loop evaluation: the controller drives the simulator from its camera frames.
+
+With a detector the speed governor gets that detector's boxes of every frame (the same
+frame the controller sees): perception in the loop, never the simulator's ground-truth objects,
+which only feed the metrics. The governor's camera model is the simulated camera's calibration
+(its camera_info intrinsics and mounting: what a car knows about its own camera).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from av_perception.control.controller import ControlResult, TemporalController
+from av_perception.control.governor import DetectionFrame
 from av_perception.control_types import DriveCommand
+from av_perception.lanes.camera import CameraModel
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class ClosedLoopReport:
     clipped_commands: int
     mean_latency_ms: float
     p99_latency_ms: float
+    governed_frames: int = 0
+    mean_detection_ms: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON form (the issue's keys first)."""
@@ -50,6 +60,10 @@ def _overlay(image: np.ndarray, result: ControlResult | None, command: DriveComm
     lines = [f'steer {math.degrees(command.steering_angle):+6.2f} deg  '
              f'speed {command.speed:5.1f} m/s',
              f'offset {offset_m:+5.2f} m  distance {distance_m:6.0f} m']
+    governor = result.governor if result is not None else None
+    if governor is not None and governor.lead_state:
+        cap = f'cap {governor.cap_mps:4.1f} m/s' if governor.limited else 'no cap'
+        lines.append(f'lead {governor.lead_gap_m:5.1f} m ({governor.lead_state})  {cap}')
     if result is not None and result.status != 'ok':
         lines.append(result.status)
     for index, text in enumerate(lines):
@@ -69,11 +83,14 @@ def _overlay(image: np.ndarray, result: ControlResult | None, command: DriveComm
 def drive_closed_loop(controller: TemporalController | None, preset: str, seed: int,
                       seconds: float, distance_m: float | None = None, fps: float = 20.0,
                       size: tuple[int, int] = (640, 360), video_path: str | Path | None = None,
-                      progress: Callable[[int], None] | None = None) -> ClosedLoopReport:
+                      progress: Callable[[int], None] | None = None,
+                      detector: Any | None = None) -> ClosedLoopReport:
     """Drive ``preset``/``seed`` for ``seconds`` (or until ``distance_m``) and report.
 
     ``controller`` None lets the simulator's expert drive (the reference). The command of a
-    frame is applied for the next frame period, as a real loop would.
+    frame is applied for the next frame period, as a real loop would. ``detector`` (anything
+    with ``detect(bgr) -> DetectionResult``, e.g. :class:`~av_perception.detection.Detector`)
+    feeds the controller's speed governor; None drives without it.
     """
     from av_perception.sim import preset_config, Simulator
 
@@ -85,13 +102,16 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
     obs = sim.reset()
     if controller is not None:
         controller.reset()
+        info = obs.camera_info
+        controller.governor.set_camera(CameraModel.from_camera_info(
+            info.width, info.height, info.k, info.d, info.distortion_model, info.p))
     writer = None
     if video_path is not None:
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
         if not writer.isOpened():
             raise ValueError(f'{video_path}: cannot open a video writer (mp4v)')
-    latencies, stops, clipped = [], 0, 0
+    latencies, detection_ms, stops, clipped, governed = [], [], 0, 0, 0
     frames = int(round(seconds * fps))
     try:
         for _ in range(frames):
@@ -99,8 +119,14 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
             if controller is None:
                 command = obs.expert
             else:
-                result = controller.step(obs.image, obs.stamp_ns)
+                detections = None
+                if detector is not None:
+                    found = detector.detect(obs.image)
+                    detection_ms.append(found.timings.total_ms)
+                    detections = DetectionFrame(obs.stamp_ns, found.detections)
+                result = controller.step(obs.image, obs.stamp_ns, detections=detections)
                 command = result.command
+                governed += result.governor is not None and result.governor.limited
                 latencies.append(result.latency_ms)
                 stops += result.is_stop
                 clipped += result.clipped
@@ -122,4 +148,17 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
         metrics.duration_s, metrics.distance_m, metrics.mean_abs_lateral_offset_m,
         metrics.max_abs_lateral_offset_m, metrics.lane_departures, metrics.collisions,
         metrics.mean_speed_mps, int(stops), int(clipped), float(np.mean(lat)),
-        float(np.percentile(lat, 99)))
+        float(np.percentile(lat, 99)), int(governed),
+        float(np.mean(detection_ms)) if detection_ms else 0.0)
+
+
+def sim_camera_mounting(preset: str) -> dict[str, float]:
+    """Return the governor's camera mounting parameters for the simulated car of ``preset``."""
+    from av_perception.sim import preset_config
+    from av_perception.sim.vehicle import EGO_LENGTH_M, EGO_REAR_OVERHANG_M
+
+    config = preset_config(preset)
+    return {'camera_height_m': config.camera_height_m,
+            'camera_pitch_deg': config.camera_pitch_deg, 'camera_x_m': config.camera_x_m,
+            'camera_horizontal_fov_deg': config.hfov_deg, 'wheelbase_m': config.wheelbase_m,
+            'ego_front_m': EGO_LENGTH_M - EGO_REAR_OVERHANG_M}

@@ -10,15 +10,18 @@ from dataclasses import dataclass
 import os
 from pathlib import Path
 
+from av_perception.control.governor import check_governor_fields, SpeedGovernorConfig
 from av_perception.params import CameraInputConfig, ConfigError, parameter, validate
+from av_perception.providers import ExecutionProviderConfig
 
 MODEL_DIR_ENV = 'AV_PERCEPTION_CONTROLLER_MODEL'
 _REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / 'models' / 'controller'
 
 
 @dataclass(frozen=True)
-class TemporalControllerConfig(CameraInputConfig):
-    """Model, history, safety limits and input settings of :class:`TemporalController`."""
+class TemporalControllerConfig(CameraInputConfig, SpeedGovernorConfig,
+                               ExecutionProviderConfig):
+    """Model, history, safety limits, speed governor and input settings of the controller."""
 
     model_dir: str = parameter(
         '', 'directory with encoder.onnx, temporal.onnx and controller.yaml; empty = '
@@ -61,6 +64,7 @@ class TemporalControllerConfig(CameraInputConfig):
         if self.min_speed_mps > self.max_speed_mps:
             raise ConfigError(f'{name}.min_speed_mps={self.min_speed_mps} must be <= '
                               f'max_speed_mps={self.max_speed_mps}')
+        check_governor_fields(self)
         if not self.providers:
             raise ConfigError(f'{name}.providers={self.providers!r}: name at least one provider')
         for provider in self.providers:

@@ -1,9 +1,10 @@
 """The temporal controller: camera frame in, limited drive command out, O(1) per frame.
 
 Per frame: crop/resize/normalise, run the CNN encoder once, run one LSTM step for the two
-staggered history lanes (see :mod:`av_perception.control.history`), then the safety limits.
-A ROS node only forwards frames (:meth:`TemporalController.step`) and timer ticks
-(:meth:`TemporalController.check_timeout`) and publishes ``result.command``.
+staggered history lanes (see :mod:`av_perception.control.history`), then the safety limits,
+then the speed governor (:mod:`av_perception.control.governor`) when detections are given.
+A ROS node only forwards frames (:meth:`TemporalController.step`) with the latest detections
+and timer ticks (:meth:`TemporalController.check_timeout`) and publishes ``result.command``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from av_perception.control.config import TemporalControllerConfig
+from av_perception.control.governor import DetectionFrame, GovernorResult, SpeedGovernor
 from av_perception.control.history import StaggeredLstmState
 from av_perception.control.model import ControllerModel
 from av_perception.control.preprocess import preprocess_frame
@@ -35,7 +37,8 @@ class ControlResult:
     the model produced NaN/inf); ``message``: the warning or error text of a non-ok status;
     ``history_reset``: why the history was reset before this frame ('' if it was not);
     ``context_frames``: how many frames the LSTM state summarises; ``latency_ms``: time spent
-    in :meth:`TemporalController.step` (preprocessing, both graphs, limits).
+    in :meth:`TemporalController.step` (preprocessing, both graphs, limits, governor);
+    ``governor``: what the speed governor did (None when it did not run: stop commands).
     """
 
     command: DriveCommand
@@ -48,6 +51,7 @@ class ControlResult:
     history_reset: str = ''
     context_frames: int = 0
     latency_ms: float = 0.0
+    governor: GovernorResult | None = None
 
     @property
     def is_stop(self) -> bool:
@@ -73,6 +77,7 @@ class TemporalController:
         meta = model.metadata
         self.history_length = self.config.history_length or meta.history_length
         self.supervisor = SafetySupervisor(safety_limits(self.config))
+        self.governor = SpeedGovernor(self.config)
         self._state = StaggeredLstmState(self.history_length, meta.lstm_layers,
                                          meta.hidden_size)
         self._timed_out = False
@@ -83,7 +88,8 @@ class TemporalController:
         """Load the controller in ``model_dir`` (default: ``config.model_dir`` resolved)."""
         config = config or TemporalControllerConfig()
         directory = Path(model_dir) if model_dir else config.resolved_model_dir()
-        model = ControllerModel(directory, config.providers, config.cpu_threads)
+        model = ControllerModel(directory, config.providers, config.cpu_threads,
+                                config.execution_provider_options())
         return cls(model, config)
 
     @property
@@ -95,14 +101,17 @@ class TemporalController:
         """Forget the frame history and the previous command (e.g. on a lifecycle restart)."""
         self._state.reset()
         self.supervisor.reset()
+        self.governor.reset()
         self._timed_out = False
 
-    def step(self, image: np.ndarray, stamp_ns: int, now_ns: int | None = None
-             ) -> ControlResult:
+    def step(self, image: np.ndarray, stamp_ns: int, now_ns: int | None = None,
+             detections: DetectionFrame | None = None) -> ControlResult:
         """Process one BGR frame stamped ``stamp_ns``; ``now_ns`` is the receive time.
 
         ``now_ns`` (default: ``stamp_ns``) drives the timeout and the steering-rate limit;
-        ``stamp_ns`` decides history resets. Raises ControllerError for a malformed image.
+        ``stamp_ns`` decides history resets. ``detections``: the latest detections of this
+        camera (boxes in this image's pixels) for the speed governor; None: no governor input.
+        Raises ControllerError for a malformed image.
         """
         started = time.perf_counter()
         now_ns = int(stamp_ns if now_ns is None else now_ns)
@@ -114,6 +123,7 @@ class TemporalController:
         self._timed_out = False
         if reason:
             self._state.reset()
+            self.governor.reset()
         self.supervisor.frame_received(now_ns)
         features = self.model.encode(frames)
         h, c = self._state.inputs()
@@ -122,13 +132,18 @@ class TemporalController:
         lane, context = self._state.advance(h_out, c_out)
         raw_steering, raw_speed = (float(v) for v in command[lane, -1])
         limited = self.supervisor.limit(raw_steering, raw_speed, now_ns)
-        status = STATUS_OK
+        command, status, governed = limited.command, STATUS_OK, None
         if limited.error:
             status = STATUS_INVALID
             self._state.reset()  # a NaN state would poison every later frame
+        else:
+            height, width = image.shape[:2]
+            governed = self.governor.limit(command.speed, command.steering_angle, stamp_ns,
+                                           (width, height), detections)
+            command = DriveCommand(command.steering_angle, governed.speed_mps)
         return ControlResult(
-            limited.command, int(stamp_ns), raw_steering, raw_speed, limited.clipped, status,
-            limited.error, reason, context, (time.perf_counter() - started) * 1e3)
+            command, int(stamp_ns), raw_steering, raw_speed, limited.clipped, status,
+            limited.error, reason, context, (time.perf_counter() - started) * 1e3, governed)
 
     def check_timeout(self, now_ns: int) -> ControlResult | None:
         """Call on every watchdog tick: a stop result while frames are missing, else None."""

@@ -74,6 +74,37 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int,
     return out
 
 
+def conv_params(in_channels: int, out_channels: int, kernel: Sequence[int], groups: int = 1,
+                bias: bool = True) -> int:
+    """Return the parameters of an N-d convolution.
+
+    ``prod(kernel) * C_in / groups * C_out``, plus ``C_out`` with a bias.
+    """
+    per_output = math.prod(int(k) for k in kernel) * int(in_channels) // int(groups)
+    return per_output * int(out_channels) + (int(out_channels) if bias else 0)
+
+
+def conv_macs(in_channels: int, out_channels: int, kernel: Sequence[int],
+              output_spatial: Sequence[int], groups: int = 1) -> int:
+    """Return the MACs of an N-d convolution: a ``prod(kernel) * C_in / groups`` dot per output.
+
+    Depthwise convolutions are ``groups == in_channels``: ``prod(kernel)`` MACs per output.
+    """
+    per_output = math.prod(int(k) for k in kernel) * int(in_channels) // int(groups)
+    return math.prod(int(v) for v in output_spatial) * int(out_channels) * per_output
+
+
+def recurrent_counts(input_size: int, hidden_size: int, gates: int, steps: int = 1
+                     ) -> tuple[int, int]:
+    """Return ``(params, MACs)`` of one recurrent layer and direction with ``gates`` gates.
+
+    LSTM 4 gates, GRU 3, plain RNN 1. Parameters follow PyTorch and ONNX (two bias vectors):
+    ``gates * H * (I + H) + 2 * gates * H``; MACs ``steps * gates * H * (I + H)``.
+    """
+    products = gates * hidden_size * (input_size + hidden_size)
+    return products + 2 * gates * hidden_size, products * steps
+
+
 def input_row(shape: Sequence[int], name: str = 'input') -> LayerRow:
     """Describe the input of a network (no parameters, no MACs)."""
     return LayerRow(name, 'input', tuple(int(v) for v in shape), 0, 0)
@@ -96,9 +127,8 @@ def conv2d_row(name: str, input_shape: Sequence[int], out_channels: int,
                               f'groups={groups}')
     out_h = conv_output_size(height, kh, sh, ph, dh)
     out_w = conv_output_size(width, kw, sw, pw, dw)
-    per_output = kh * kw * channels // groups
-    params = per_output * out_channels + (out_channels if bias else 0)
-    macs = out_h * out_w * out_channels * per_output
+    params = conv_params(channels, out_channels, (kh, kw), groups, bias)
+    macs = conv_macs(channels, out_channels, (kh, kw), (out_h, out_w), groups)
     detail = f'{kh}x{kw} s{sh} p{ph}' + (f' g{groups}' if groups != 1 else '')
     return LayerRow(name, 'conv2d', (out_channels, out_h, out_w), params, macs, detail)
 
@@ -121,10 +151,11 @@ def lstm_row(name: str, input_size: int, hidden_size: int, num_layers: int = 1,
     params = macs = 0
     for layer in range(num_layers):
         inputs = input_size if layer == 0 else hidden_size
-        params += 4 * hidden_size * (inputs + hidden_size) + 8 * hidden_size
-        macs += 4 * hidden_size * (inputs + hidden_size)
+        layer_params, layer_macs = recurrent_counts(inputs, hidden_size, 4, steps)
+        params += layer_params
+        macs += layer_macs
     detail = f'{input_size}->{hidden_size} x{num_layers} layer(s)'
-    return LayerRow(name, 'lstm', (hidden_size,), params, macs * steps, detail)
+    return LayerRow(name, 'lstm', (hidden_size,), params, macs, detail)
 
 
 def batchnorm_row(name: str, shape: Sequence[int]) -> LayerRow:

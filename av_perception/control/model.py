@@ -10,54 +10,71 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from av_perception.control.errors import ControllerError
 from av_perception.control.metadata import ControllerMetadata, read_metadata
-from av_perception.ort_options import session_options
+from av_perception.ort_options import create_session, report_providers, session_options
+from av_perception.providers import CPU, ProviderOptions, select_providers
 
 LOGGER = logging.getLogger('av_perception.control')
-CPU = 'CPUExecutionProvider'
-
-
-def choose_providers(available: Sequence[str], preferred: Sequence[str]) -> list[str]:
-    """Return the ``preferred`` providers that are ``available``, CPU always last."""
-    chosen = [p for p in preferred if p in set(available) and p != CPU]
-    return list(dict.fromkeys(chosen)) + [CPU]
-
-
-def _session(path: Path, providers: Sequence[str], cpu_threads: int) -> ort.InferenceSession:
-    if not path.is_file():
-        raise ControllerError(f'{path}: model file not found')
-    options = session_options(cpu_threads)
-    try:
-        session = ort.InferenceSession(str(path), options, providers=list(providers))
-    except Exception as err:  # onnxruntime raises several unrelated types for bad files
-        raise ControllerError(f'{path}: cannot load the ONNX model: {err}') from err
-    wanted = [p for p in providers if p != CPU]
-    running = session.get_providers()
-    if wanted and wanted[0] not in running:
-        LOGGER.warning('%s: %s did not start, running on %s', path.name, wanted[0], running)
-    return session
+# The node runs the temporal graph on two staggered history lanes at once (a batch of two).
+HISTORY_LANES = 2
 
 
 class ControllerModel:
-    """Loads a controller directory (sidecar + two ONNX graphs) and runs its graphs."""
+    """Loads a controller directory (sidecar + two ONNX graphs) and runs its graphs.
+
+    Both sessions use the provider choice of the detector (:mod:`av_perception.providers`):
+    the ``preferred`` providers that are available, CPU last, TensorRT with the FP16 and
+    engine-cache ``options``, CPU alone when a GPU provider fails to start. One warm-up step
+    at the node's shapes runs at load, so a TensorRT engine is built (or read from the cache)
+    before the first frame, not on it.
+    """
 
     def __init__(self, model_dir: str | Path, providers: Sequence[str] = (CPU,),
-                 cpu_threads: int = 1) -> None:
-        """Read the sidecar and open both sessions; raise ControllerError when unusable."""
+                 cpu_threads: int = 1, options: ProviderOptions = ProviderOptions(),
+                 available: Sequence[str] | None = None,
+                 session_factory: Callable[..., Any] | None = None) -> None:
+        """Read the sidecar, open both sessions and warm them up.
+
+        ``available``/``session_factory`` replace ONNX Runtime's in tests. Raises
+        ControllerError when the directory, the sidecar or a graph is unusable.
+        """
         self.model_dir = Path(model_dir)
         self.metadata: ControllerMetadata = read_metadata(self.model_dir)
-        chosen = choose_providers(ort.get_available_providers(), providers)
+        if available is None:
+            available = ort.get_available_providers()
+        self.requested_providers = tuple(select_providers(available, providers, options))
         meta = self.metadata
-        self._encoder = _session(self.model_dir / meta.encoder_file, chosen, cpu_threads)
-        self._temporal = _session(self.model_dir / meta.temporal_file, chosen, cpu_threads)
-        self.providers = tuple(self._encoder.get_providers())
+        self._encoder = self._session(meta.encoder_file, options, cpu_threads, session_factory)
+        self._temporal = self._session(meta.temporal_file, options, cpu_threads,
+                                       session_factory)
         self._check_interfaces()
+        self.providers = report_providers(self._encoder, meta.encoder_file,
+                                          self.requested_providers, LOGGER)
+        self.temporal_providers = report_providers(self._temporal, meta.temporal_file,
+                                                   self.requested_providers, LOGGER)
+        self.warm_up()
+
+    def _session(self, name: str, options: ProviderOptions, cpu_threads: int,
+                 factory: Callable[..., Any] | None) -> Any:
+        path = self.model_dir / name
+        if not path.is_file():
+            raise ControllerError(f'{path}: model file not found')
+        return create_session(path, self.requested_providers, session_options(cpu_threads),
+                              engine_cache_dir=options.trt_engine_cache_path, factory=factory,
+                              logger=LOGGER, error=ControllerError)
+
+    def warm_up(self, lanes: int = HISTORY_LANES) -> None:
+        """Run both graphs once at the per-frame shapes (builds TensorRT engines)."""
+        spec = self.metadata.input
+        features = self.encode(np.zeros((1, 3, spec.height, spec.width), np.float32))
+        h, c = self.zero_state(lanes)
+        self.run_temporal(np.repeat(features[:, None, :], lanes, axis=0), h, c)
 
     def _check_interfaces(self) -> None:
         meta = self.metadata

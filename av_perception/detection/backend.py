@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -12,76 +11,15 @@ import onnxruntime as ort
 
 from av_perception.detection.config import DEFAULT_PROVIDERS
 from av_perception.detection.errors import DetectorError
-from av_perception.ort_options import session_options
+from av_perception.ort_options import create_session, report_providers, session_options
+from av_perception.providers import (CPU, CUDA, GPU_PROVIDERS, provider_options,
+                                     ProviderOptions, select_providers, TENSORRT)
 
 LOGGER = logging.getLogger('av_perception.detection')
 
-TENSORRT = 'TensorrtExecutionProvider'
-CUDA = 'CUDAExecutionProvider'
-CPU = 'CPUExecutionProvider'
-GPU_PROVIDERS = (TENSORRT, CUDA)
-
-try:
-    from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
-except ImportError:  # a build without the usual layout: every error falls back to CPU
-    _ort_state = None
-
-# ONNX Runtime errors that mean the file itself is unusable: retrying on CPU cannot help.
-_MODEL_ERRORS = tuple(
-    getattr(_ort_state, name) for name in ('NoSuchFile', 'InvalidProtobuf', 'InvalidGraph',
-                                           'NoModel')
-    if hasattr(_ort_state, name))
-
-
-@dataclass(frozen=True)
-class ProviderOptions:
-    """Per-provider settings (CPU threads live in the session options instead)."""
-
-    cuda_device_id: int = 0
-    trt_fp16: bool = True
-    trt_engine_cache: bool = True
-    trt_engine_cache_path: str = ''
-    trt_workspace_bytes: int = 1 << 30
-    trt_timing_cache: bool = True
-
-
-def select_providers(available: Sequence[str], preferred: Sequence[str] = DEFAULT_PROVIDERS,
-                     options: ProviderOptions = ProviderOptions(),
-                     ) -> list[tuple[str, dict[str, Any]]]:
-    """Return the ``preferred`` providers that are ``available``, in preference order.
-
-    Each entry is ``(name, provider_options)`` as ``InferenceSession(providers=...)`` takes it.
-    The CPU provider is always last (appended when not preferred): ONNX Runtime needs it for
-    operators the GPU providers do not take, and it is the last resort when nothing else is
-    available.
-    """
-    available_set = set(available)
-    chosen: list[tuple[str, dict[str, Any]]] = []
-    for name in preferred:
-        if name in available_set and name not in (n for n, _ in chosen) and name != CPU:
-            chosen.append((name, provider_options(name, options)))
-    chosen.append((CPU, {}))
-    return chosen
-
-
-def provider_options(name: str, options: ProviderOptions) -> dict[str, Any]:
-    """Return the ONNX Runtime option dict of one provider."""
-    if name == TENSORRT:
-        values: dict[str, Any] = {
-            'device_id': options.cuda_device_id,
-            'trt_fp16_enable': options.trt_fp16,
-            'trt_max_workspace_size': options.trt_workspace_bytes,
-            'trt_engine_cache_enable': options.trt_engine_cache,
-            'trt_timing_cache_enable': options.trt_timing_cache,
-        }
-        if options.trt_engine_cache_path and (options.trt_engine_cache
-                                              or options.trt_timing_cache):
-            values['trt_engine_cache_path'] = options.trt_engine_cache_path
-            values['trt_timing_cache_path'] = options.trt_engine_cache_path
-        return values
-    if name == CUDA:
-        return {'device_id': options.cuda_device_id}
-    return {}
+# Provider selection is shared with the controller (av_perception.providers); re-exported here.
+__all__ = ['CPU', 'CUDA', 'GPU_PROVIDERS', 'OnnxBackend', 'provider_options', 'ProviderOptions',
+           'select_providers', 'session_options', 'TENSORRT']
 
 
 def _static_shape(shape: Sequence[Any]) -> tuple[int | None, ...]:
@@ -112,39 +50,13 @@ class OnnxBackend:
         if skipped:
             LOGGER.info('execution providers not available here, skipped: %s (available: %s)',
                         skipped, list(self.available_providers))
-        factory = session_factory or ort.InferenceSession
-        self._session = self._create_session(factory, session_options(cpu_threads), options)
-        self.providers = tuple(self._session.get_providers())
+        self._session = create_session(
+            self.model_path, self.requested_providers, session_options(cpu_threads),
+            engine_cache_dir=options.trt_engine_cache_path, factory=session_factory,
+            logger=LOGGER, error=DetectorError)
         self._check_io()
-        LOGGER.info('%s runs on %s', self.model_path.name, list(self.providers))
-        wanted = self.requested_providers[0][0]
-        if not self.providers or self.providers[0] != wanted:
-            LOGGER.warning('%s: wanted %s first but ONNX Runtime uses %s (fallback)',
-                           self.model_path.name, wanted, list(self.providers))
-
-    def _create_session(self, factory: Callable[..., Any], options: ort.SessionOptions,
-                        provider_settings: ProviderOptions) -> Any:
-        requested = list(self.requested_providers)
-        if any(name in GPU_PROVIDERS for name, _ in requested):
-            cache_dir = provider_settings.trt_engine_cache_path
-            if any(name == TENSORRT for name, _ in requested) and cache_dir:
-                try:
-                    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-                except OSError as err:
-                    raise DetectorError(f'cannot create the TensorRT engine cache {cache_dir}: '
-                                        f'{err}') from err
-            try:
-                return factory(str(self.model_path), sess_options=options, providers=requested)
-            except _MODEL_ERRORS as err:
-                raise DetectorError(f'cannot load ONNX model {self.model_path}: {err}') from err
-            except Exception as err:  # noqa: B902 - any provider failure falls back to CPU
-                LOGGER.warning('%s: creating a session with %s failed (%s); falling back to '
-                               'CPUExecutionProvider', self.model_path.name,
-                               [name for name, _ in requested], err)
-        try:
-            return factory(str(self.model_path), sess_options=options, providers=[CPU])
-        except Exception as err:  # noqa: B902 - ONNX Runtime raises plain subclasses of Exception
-            raise DetectorError(f'cannot load ONNX model {self.model_path}: {err}') from err
+        self.providers = report_providers(self._session, self.model_path.name,
+                                          self.requested_providers, LOGGER)
 
     def _check_io(self) -> None:
         inputs = self._session.get_inputs()

@@ -6,30 +6,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-import os
 from pathlib import Path
 
 from av_perception.params import CameraInputConfig, ConfigError, parameter, validate
+from av_perception.providers import (check_provider_names, default_model_cache_dir,
+                                     ExecutionProviderConfig, MODEL_CACHE_ENV)
 
-MODEL_CACHE_ENV = 'AV_PERCEPTION_MODEL_CACHE'
 MODEL_FORMATS = ('yolox', 'yolov5', 'yolov8')
 LETTERBOX_MODES = ('top_left', 'center')
 NORMALIZATIONS = ('bgr_0_255', 'rgb_0_1')
 DEFAULT_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider',
                      'CPUExecutionProvider')
-
-
-def default_model_cache_dir() -> Path:
-    """Return ``$AV_PERCEPTION_MODEL_CACHE`` or ``~/.cache/av_perception/models``."""
-    configured = os.environ.get(MODEL_CACHE_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    return Path('~/.cache/av_perception/models').expanduser()
+__all__ = ['default_model_cache_dir', 'DetectorConfig', 'MODEL_CACHE_ENV',
+           'ObjectDetectorConfig', 'TrackerConfig']
 
 
 @dataclass(frozen=True)
-class DetectorConfig:
-    """Model, pre/post-processing and ONNX Runtime settings of :class:`Detector`."""
+class DetectorConfig(ExecutionProviderConfig):
+    """Model, pre/post-processing and ONNX Runtime settings of :class:`Detector`.
+
+    The TensorRT/CUDA parameters (``cuda_device_id``, ``trt_*``) come from
+    :class:`~av_perception.providers.ExecutionProviderConfig`, shared with the controller.
+    """
 
     model_path: str = parameter(
         '', 'ONNX model file; a relative path that does not exist is looked up in '
@@ -74,18 +72,6 @@ class DetectorConfig:
     cpu_threads: int = parameter(
         0, 'intra-op threads of ONNX Runtime; 0 = its default (one per core)',
         low=0, high=256, read_only=True)
-    cuda_device_id: int = parameter(0, 'GPU index for CUDA and TensorRT', low=0, high=64,
-                                    read_only=True)
-    trt_fp16: bool = parameter(True, 'let TensorRT run in FP16', read_only=True)
-    trt_engine_cache: bool = parameter(
-        True, 'cache built TensorRT engines (the first build can take minutes)', read_only=True)
-    trt_engine_cache_path: str = parameter(
-        '', 'TensorRT engine and timing cache directory; empty = <model_cache_dir>/tensorrt',
-        read_only=True)
-    trt_workspace_mb: int = parameter(
-        1024, 'TensorRT builder workspace limit in MiB', low=16, high=65536, read_only=True)
-    trt_timing_cache: bool = parameter(
-        True, 'reuse TensorRT layer timings across engine builds', read_only=True)
     warmup_runs: int = parameter(
         1, 'inferences run at load so the first frame is not slow (at least one, which '
         'also checks the output)', low=1, high=100, read_only=True)
@@ -120,12 +106,9 @@ def check_detector_fields(config: DetectorConfig) -> None:
     if (config.input_width == 0) != (config.input_height == 0):
         raise ConfigError(f'{name}.input_width={config.input_width}, input_height='
                           f'{config.input_height}: set both or neither')
-    if not config.providers:
-        raise ConfigError(f'{name}.providers={config.providers!r}: name at least one provider')
-    for provider in config.providers:
-        if not isinstance(provider, str) or not provider.endswith('ExecutionProvider'):
-            raise ConfigError(f'{name}.providers={config.providers!r}: {provider!r} is not an '
-                              'ONNX Runtime provider name (e.g. CUDAExecutionProvider)')
+    problem = check_provider_names(name, config.providers)
+    if problem:
+        raise ConfigError(problem)
     for class_id in config.class_ids:
         if isinstance(class_id, bool) or not isinstance(class_id, int):
             raise ConfigError(f'{name}.class_ids={config.class_ids!r}: ids must be integers')

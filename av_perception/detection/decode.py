@@ -35,36 +35,27 @@ def yolox_grid_count(input_width: int, input_height: int,
 
 
 @functools.lru_cache(maxsize=16)
+def _yolox_anchors(input_width: int, input_height: int,
+                   strides: tuple[int, ...]) -> np.ndarray:
+    """Return the (N, 3) table (cell x, cell y, stride) of a YOLOX head, in output order."""
+    tables = []
+    for stride in strides:
+        grid_y, grid_x = np.mgrid[0:input_height // stride, 0:input_width // stride]
+        tables.append(np.stack([grid_x.ravel(), grid_y.ravel(),
+                                np.full(grid_x.size, stride)], axis=1))
+    anchors = np.concatenate(tables).astype(np.float32)
+    anchors.setflags(write=False)
+    return anchors
+
+
 def yolox_grid(input_width: int, input_height: int,
                strides: tuple[int, ...] = DEFAULT_STRIDES) -> tuple[np.ndarray, np.ndarray]:
     """Return the (N, 2) cell offsets (x, y) and (N,) strides of a YOLOX head, in output order.
 
-    A property of the model, not of a frame: cached per input size.
+    A property of the model, not of a frame: cached per input size (read-only views).
     """
-    cells, cell_strides = [], []
-    for stride in strides:
-        grid_y, grid_x = np.mgrid[0:input_height // stride, 0:input_width // stride]
-        cells.append(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
-        cell_strides.append(np.full(grid_x.size, stride))
-    grid = np.concatenate(cells).astype(np.float32)
-    stride_column = np.concatenate(cell_strides).astype(np.float32)
-    grid.setflags(write=False)
-    stride_column.setflags(write=False)
-    return grid, stride_column
-
-
-def _finite_candidates(scores: np.ndarray, score_threshold: float
-                       ) -> tuple[np.ndarray, int]:
-    """Return the indices of finite scores >= threshold and the count of non-finite scores."""
-    finite = np.isfinite(scores)
-    dropped = int(finite.size - np.count_nonzero(finite))
-    return np.flatnonzero((scores >= score_threshold) & finite), dropped
-
-
-def _finite_rows(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """Keep the candidate rows ``values`` without NaN/inf; return (mask, count dropped)."""
-    good = np.isfinite(values).all(axis=1)
-    return good, int(good.size - np.count_nonzero(good))
+    anchors = _yolox_anchors(int(input_width), int(input_height), tuple(map(int, strides)))
+    return anchors[:, :2], anchors[:, 2]
 
 
 def _as_rows(output: np.ndarray, fmt: str) -> np.ndarray:
@@ -84,26 +75,50 @@ def _empty(dropped: int) -> Candidates:
                       np.zeros(0, np.int32), dropped)
 
 
+def _count_nonfinite_scores(scores: np.ndarray) -> int:
+    """Count NaN/-inf ``scores``: the non-finite ones a ``>=`` threshold test leaves out.
+
+    +inf passes the threshold, so it is left to the row check of the candidates.
+    """
+    # One reduction in the common all-finite case: min is NaN or -inf only if one is.
+    if scores.size == 0 or scores.min() > -np.inf:
+        return 0
+    return int(np.count_nonzero(np.isnan(scores) | np.isneginf(scores)))
+
+
+def _finite_candidates(scores: np.ndarray, score_threshold: float
+                       ) -> tuple[np.ndarray, int]:
+    """Return the indices of finite scores >= threshold and the count of non-finite scores."""
+    finite = np.isfinite(scores)
+    dropped = int(finite.size - np.count_nonzero(finite))
+    return np.flatnonzero((scores >= score_threshold) & finite), dropped
+
+
 def _with_objectness(rows: np.ndarray, score_threshold: float, fmt: str,
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Shared part of the [N, 5 + classes] layouts: return kept indices, rows, scores, ids."""
+    """Shared part of the [N, 5 + classes] layouts: return kept indices, rows, scores, ids.
+
+    Everything after the first line works on the few rows whose objectness passes.
+    """
     if rows.shape[1] < 6:
         raise DetectorError(f'{fmt} output rows must hold 4 box values, objectness and at '
                             f'least one class score, got shape {[1] + list(rows.shape)}')
     # score = objectness x class probability <= objectness: filter on objectness first so the
-    # finiteness check and the class arg-max only run on a handful of rows, not the whole
-    # (cache-cold) output.
-    index, dropped = _finite_candidates(rows[:, 4], score_threshold)
+    # rest only runs on a handful of rows, not the whole (cache-cold) output.
+    objectness = rows[:, 4]
+    index = np.flatnonzero(objectness >= score_threshold)
+    dropped = _count_nonfinite_scores(objectness)
     kept = rows[index]
-    good, bad = _finite_rows(kept)
-    if bad:
-        dropped += bad
+    if not np.isfinite(kept).all():
+        good = np.isfinite(kept).all(axis=1)
+        dropped += int(good.size - np.count_nonzero(good))
         index, kept = index[good], kept[good]
-    class_ids = kept[:, 5:].argmax(axis=1)
-    scores = kept[:, 4] * kept[np.arange(len(kept)), 5 + class_ids]
+    class_scores = kept[:, 5:]
+    class_ids = class_scores.argmax(axis=1).astype(np.int32)
+    scores = class_scores.max(axis=1)
+    scores *= kept[:, 4]
     passed = scores >= score_threshold
-    return (index[passed], kept[passed], scores[passed].astype(np.float32),
-            class_ids[passed].astype(np.int32), dropped)
+    return index[passed], kept[passed], scores[passed], class_ids[passed], dropped
 
 
 def decode_yolox(output: np.ndarray, input_size: tuple[int, int], score_threshold: float,
@@ -116,20 +131,23 @@ def decode_yolox(output: np.ndarray, input_size: tuple[int, int], score_threshol
     """
     rows = _as_rows(output, 'yolox')
     input_width, input_height = int(input_size[0]), int(input_size[1])
-    grid, stride_column = yolox_grid(input_width, input_height, tuple(int(s) for s in strides))
-    if rows.shape[0] != grid.shape[0]:
+    anchors = _yolox_anchors(input_width, input_height, tuple(map(int, strides)))
+    if rows.shape[0] != anchors.shape[0]:
         raise DetectorError(
             f'yolox output has {rows.shape[0]} rows (shape {list(output.shape)}) but a '
             f'{input_width}x{input_height} input with strides {list(strides)} has '
-            f'{grid.shape[0]} grid cells')
+            f'{anchors.shape[0]} grid cells')
     index, kept, scores, class_ids, dropped = _with_objectness(rows, score_threshold, 'yolox')
     if len(index) == 0:
         return _empty(dropped)
-    cell_stride = stride_column[index, None]
-    centre = (kept[:, 0:2] + grid[index]) * cell_stride
+    cells = anchors[index]
+    cell_stride = cells[:, 2:]
+    centre = kept[:, 0:2] + cells[:, 0:2]
+    centre *= cell_stride
     with np.errstate(over='ignore'):
-        size = np.exp(kept[:, 2:4]) * cell_stride
-    boxes = _cxcywh_to_xyxy(np.concatenate([centre, size], axis=1))
+        half = np.exp(kept[:, 2:4])
+    half *= cell_stride * np.float32(0.5)
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
     return _drop_nonfinite_boxes(boxes, scores, class_ids, dropped)
 
 
@@ -162,19 +180,20 @@ def decode_yolov8(output: np.ndarray, score_threshold: float) -> Candidates:
     if len(index) == 0:
         return _empty(dropped)
     class_ids = class_scores[:, index].argmax(axis=0).astype(np.int32)
-    scores = best[index].astype(np.float32)
+    scores = best[index]
     boxes = _cxcywh_to_xyxy(np.ascontiguousarray(columns[0:4, index].T))
     return _drop_nonfinite_boxes(boxes, scores, class_ids, dropped)
 
 
 def _drop_nonfinite_boxes(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
                           dropped: int) -> Candidates:
-    """Drop boxes that became inf (exp overflow of a huge size logit)."""
-    finite = np.isfinite(boxes).all(axis=1)
-    if not finite.all():
+    """Drop boxes that became inf (exp overflow of a huge size logit); scores as float32."""
+    if not np.isfinite(boxes).all():
+        finite = np.isfinite(boxes).all(axis=1)
         dropped += int(finite.size - np.count_nonzero(finite))
         boxes, scores, class_ids = boxes[finite], scores[finite], class_ids[finite]
-    return Candidates(boxes.astype(np.float32, copy=False), scores, class_ids, dropped)
+    return Candidates(boxes.astype(np.float32, copy=False),
+                      scores.astype(np.float32, copy=False), class_ids, dropped)
 
 
 def decode(output: np.ndarray, fmt: str, input_size: tuple[int, int], score_threshold: float,

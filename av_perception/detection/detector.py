@@ -50,7 +50,8 @@ class Detector:
         self._backend = backend
         self._model_info = model_info
         self._config = config
-        self._kept_class_ids = config.kept_class_ids()
+        kept = config.kept_class_ids()
+        self._kept_class_ids = None if kept is None else np.array(sorted(kept), np.int32)
 
     @classmethod
     def from_config(cls, config: DetectorConfig, available: Sequence[str] | None = None,
@@ -141,29 +142,29 @@ class Detector:
         Returns the detections (best score first) and the number of non-finite rows dropped.
         """
         info, config = self._model_info, self._config
-        if tuple(output.shape) != info.output_shape:
+        if output.shape != info.output_shape:
             raise DetectorError(f'model {info.path} returned shape {list(output.shape)}, '
                                 f'expected {list(info.output_shape)}')
-        candidates = decode(output, info.format, (info.input_width, info.input_height),
-                            config.score_threshold, info.strides)
-        if candidates.dropped_nonfinite:
-            LOGGER.warning('%s: dropped %d output rows holding NaN/inf',
-                           Path(info.path).name, candidates.dropped_nonfinite)
-        boxes, scores, class_ids = candidates.boxes_xyxy, candidates.scores, candidates.class_ids
+        boxes, scores, class_ids, dropped = decode(
+            output, info.format, (info.input_width, info.input_height), config.score_threshold,
+            info.strides)
+        if dropped:
+            LOGGER.warning('%s: dropped %d output rows holding NaN/inf', Path(info.path).name,
+                           dropped)
         if self._kept_class_ids is not None and len(class_ids):
-            wanted = np.isin(class_ids, list(self._kept_class_ids))
+            wanted = np.isin(class_ids, self._kept_class_ids)
             boxes, scores, class_ids = boxes[wanted], scores[wanted], class_ids[wanted]
         kept = non_max_suppression(boxes, scores, class_ids, config.nms_iou_threshold,
                                    config.max_detections, config.class_agnostic_nms)
         mapped = transform.to_original(boxes[kept])
         names = info.class_names
-        detections = []
-        for box, score, class_id in zip(mapped.tolist(), scores[kept].tolist(),
-                                        class_ids[kept].tolist()):
-            # A box lying wholly in the padding collapses to zero size when clipped.
-            if box[2] > box[0] and box[3] > box[1]:
-                detections.append(Detection(class_id, names[class_id], score, tuple(box)))
-        return tuple(detections), candidates.dropped_nonfinite
+        # A box lying wholly in the padding collapses to zero size when clipped.
+        detections = tuple(
+            Detection(class_id, names[class_id], score, tuple(box))
+            for box, score, class_id in zip(mapped.tolist(), scores[kept].tolist(),
+                                            class_ids[kept].tolist())
+            if box[2] > box[0] and box[3] > box[1])
+        return detections, dropped
 
     def detect(self, image: np.ndarray) -> DetectionResult:
         """Detect objects in one BGR uint8 image; boxes are in its pixels."""

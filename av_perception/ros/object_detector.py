@@ -19,7 +19,8 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
-from av_perception.detection import Detector, DetectorError, draw_detections, Tracker
+from av_perception.detection import (Detection, Detector, DetectorError, draw_detections,
+                                     Tracker)
 from av_perception.detection.config import ObjectDetectorConfig
 from av_perception.image.codec import ImageConversionError
 from av_perception.node_stats import TimeJumpDetector
@@ -138,7 +139,7 @@ class ObjectDetectorNode(LifecycleNode):
                 self.health.counters.time_jumps += 1
                 tracker.reset()
             detections = tracker.update(detections, stamp_ns)
-        self._detections.publish(self._to_message(msg.header, detections))
+        self._detections.publish(detections_to_message(msg.header, detections))
         if wants(self._debug):
             self._debug.publish(bgr_to_image_msg(draw_detections(image, detections), msg.header))
         milliseconds = self.health.frame_done(started, header_stamp_ns(msg))
@@ -156,21 +157,29 @@ class ObjectDetectorNode(LifecycleNode):
         return {'provider': self.detector.providers[0], 'model': Path(info.path).name,
                 'model_format': info.format}
 
-    @staticmethod
-    def _to_message(header: Any, detections: Sequence[Any]) -> Detection2DArray:
-        array = Detection2DArray(header=header)
-        for det in detections:
-            item = Detection2D(header=header)
-            cx, cy, width, height = det.center_size
-            item.bbox.center.position.x, item.bbox.center.position.y = cx, cy
-            item.bbox.size_x, item.bbox.size_y = width, height
-            hypothesis = ObjectHypothesisWithPose()
-            hypothesis.hypothesis.class_id = str(det.class_id)
-            hypothesis.hypothesis.score = float(det.score)
-            item.results.append(hypothesis)
-            item.id = '' if det.track_id is None else str(det.track_id)
-            array.detections.append(item)
-        return array
+
+def detections_to_message(header: Any, detections: Sequence[Detection]) -> Detection2DArray:
+    """Return the Detection2DArray of ``detections`` (original pixels) with ``header``.
+
+    Fills the default sub-messages each constructor makes anyway instead of building
+    replacements (rclpy message constructors always build their defaults).
+    """
+    items = []
+    for det in detections:
+        item = Detection2D(header=header)
+        x1, y1, x2, y2 = det.bbox_xyxy
+        bbox = item.bbox
+        centre = bbox.center.position
+        centre.x, centre.y = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+        bbox.size_x, bbox.size_y = x2 - x1, y2 - y1
+        result = ObjectHypothesisWithPose()
+        result.hypothesis.class_id = str(det.class_id)
+        result.hypothesis.score = float(det.score)
+        item.results = [result]
+        if det.track_id is not None:
+            item.id = str(det.track_id)
+        items.append(item)
+    return Detection2DArray(header=header, detections=items)
 
 
 def main(args: Sequence[str] | None = None) -> int:

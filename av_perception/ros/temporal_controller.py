@@ -1,10 +1,14 @@
 """``temporal_controller`` node: CNN+LSTM over camera frames to an Ackermann drive command.
 
-In: ``~/input/image``. Out: ``~/output/command`` (ackermann_msgs/AckermannDriveStamped with the
-input header), ``~/debug/processing_time_ms``, ``/diagnostics``. Safety lives in the core's
-supervisor: steering and rate limits, speed limits; no frame for ``frame_timeout_s`` -> stop
-commands (speed 0) until frames return; time jumps reset the history; NaN/inf from the model ->
-stop command and an error. Without a loadable model the node stays up and commands stop.
+In: ``~/input/image``; optional ``~/input/detections`` (vision_msgs/Detection2DArray of the same
+camera, e.g. the object_detector's) and ``~/input/camera_info``. Out: ``~/output/command``
+(ackermann_msgs/AckermannDriveStamped with the input header), ``~/debug/processing_time_ms``,
+``/diagnostics``. Safety lives in the core: the supervisor's steering and rate limits, speed
+limits; no frame for ``frame_timeout_s`` -> stop commands (speed 0) until frames return; time
+jumps reset the history; NaN/inf from the model -> stop command and an error. The speed governor
+caps the speed behind objects in the path, from the latest detections stamped within
+``detection_max_age_s`` of the frame; without detections the commands are the model's.
+Without a loadable model the node stays up and commands stop.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from typing import Any, Mapping, Sequence
 
 from ackermann_msgs.msg import AckermannDriveStamped
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
 
 from av_perception.control import ControllerError, TemporalController, TemporalControllerConfig
+from av_perception.control.governor import DetectionFrame
 from av_perception.control_types import DriveCommand
+from av_perception.detection import coco_class_names, Detection
 from av_perception.image.codec import ImageConversionError
+from av_perception.lanes import CameraModel, LaneError
 from av_perception.ros.image_bridge import image_msg_to_bgr
 from av_perception.ros.node_support import header_stamp_ns, NodeHealth
 from av_perception.ros.params import ParameterBinding
@@ -51,11 +59,39 @@ class TemporalControllerNode(Node):
         self.create_subscription(
             image_type, '~/input/image', self.on_image,
             sensor_input_qos(config.input_qos_reliability, config.input_qos_depth))
+        self.detections: DetectionFrame | None = None
+        latest = sensor_input_qos(config.input_qos_reliability, 1)
+        self.create_subscription(Detection2DArray, '~/input/detections', self.on_detections,
+                                 latest)
+        self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, latest)
         self.create_timer(config.watchdog_period_s, self.on_watchdog)
 
     def _reconfigure(self, config: TemporalControllerConfig) -> None:
         if self.controller is not None:
+            camera = self.controller.governor.camera
             self.controller = TemporalController(self.controller.model, config)
+            self.controller.governor.set_camera(camera)
+
+    def on_detections(self, msg: Detection2DArray) -> None:
+        """Keep the latest detections for the speed governor (used by the next frames)."""
+        self.detections = DetectionFrame(header_stamp_ns(msg), tuple(
+            _detection(item) for item in msg.detections if item.results))
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        """Adopt the camera's intrinsics for the governor's ground projection."""
+        if self.controller is None:
+            return
+        try:
+            camera = CameraModel.from_camera_info(msg.width, msg.height, list(msg.k),
+                                                  list(msg.d), msg.distortion_model,
+                                                  list(msg.p))
+        except LaneError as err:
+            self.health.reject('bad camera_info', err)
+            return
+        if camera != self.controller.governor.camera:
+            self.controller.governor.set_camera(camera)
+            self.get_logger().info(f'governor intrinsics from camera_info: {msg.width}x'
+                                   f'{msg.height}')
 
     def on_image(self, msg: Any) -> None:
         """Run one controller step and publish the (limited) command with the frame's header."""
@@ -65,7 +101,7 @@ class TemporalControllerNode(Node):
             return
         try:
             result = self.controller.step(image_msg_to_bgr(msg), header_stamp_ns(msg),
-                                          self.get_clock().now().nanoseconds)
+                                          self.get_clock().now().nanoseconds, self.detections)
         except (ImageConversionError, ControllerError) as err:
             self.health.reject('bad image', err)
             return
@@ -77,10 +113,14 @@ class TemporalControllerNode(Node):
         if result.is_stop:
             self.health.fail('model output', ValueError(result.message))
             return
+        governor = result.governor
         self.health.set_status('ok', 'driving', {
             **self.health.values, 'steering_rad': f'{result.command.steering_angle:.4f}',
             'speed_mps': f'{result.command.speed:.2f}', 'clipped': result.clipped,
-            'context_frames': result.context_frames, 'processing_ms': f'{milliseconds:.2f}'})
+            'context_frames': result.context_frames, 'processing_ms': f'{milliseconds:.2f}',
+            'detections_used': governor.detections_used, 'lead': governor.lead_state or 'none',
+            'lead_gap_m': f'{governor.lead_gap_m:.1f}',
+            'speed_cap_mps': f'{governor.cap_mps:.2f}'})
 
     def on_watchdog(self) -> None:
         """Publish stop commands while no frames arrive (frame_timeout_s)."""
@@ -106,6 +146,21 @@ class TemporalControllerNode(Node):
         msg.drive.steering_angle = float(command.steering_angle)
         msg.drive.speed = float(command.speed)
         self._command.publish(msg)
+
+
+def _detection(item: Any) -> Detection:
+    """Convert one vision_msgs/Detection2D (best hypothesis) to the core's Detection."""
+    best = max(item.results, key=lambda r: r.hypothesis.score).hypothesis
+    name = best.class_id
+    try:
+        class_id = int(name)
+    except ValueError:  # a detector that publishes names: COCO index, else unknown (-2)
+        names = coco_class_names()
+        class_id = names.index(name) if name in names else -2
+    cx, cy = item.bbox.center.position.x, item.bbox.center.position.y
+    half_w, half_h = item.bbox.size_x / 2.0, item.bbox.size_y / 2.0
+    return Detection(class_id, name, float(best.score),
+                     (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -75,6 +75,28 @@ def test_detections_with_the_input_header_and_bad_frames_survived(
     assert node.poll() is None
 
 
+def test_detections_to_message_fills_every_field():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2DArray
+    from av_perception.detection import Detection
+    from av_perception.ros.object_detector import detections_to_message
+    header = Header(frame_id='camera')
+    header.stamp.sec, header.stamp.nanosec = 7, 5
+    detections = [Detection(2, 'car', 0.75, (10.0, 20.0, 50.0, 80.0)),
+                  Detection(0, 'person', 0.5, (1.5, 2.5, 4.5, 10.5), track_id=12)]
+    # Through CDR and back: what a subscriber receives.
+    message = deserialize_message(serialize_message(detections_to_message(header, detections)),
+                                  Detection2DArray)
+    assert (message.header.frame_id, message.header.stamp.sec) == ('camera', 7)
+    got = [(d.header.stamp.nanosec, d.results[0].hypothesis.class_id,
+            d.results[0].hypothesis.score, d.bbox.center.position.x, d.bbox.center.position.y,
+            d.bbox.size_x, d.bbox.size_y, d.id, len(d.results)) for d in message.detections]
+    assert got == [(5, '2', 0.75, 30.0, 50.0, 40.0, 60.0, '', 1),
+                   (5, '0', 0.5, 3.0, 6.5, 3.0, 8.0, '12', 1)]
+    assert detections_to_message(header, []).detections == []
+
+
 def _detector_status(diagnostics):
     """Return the newest /object_detector status received."""
     statuses = [s for m in diagnostics.messages() for s in m.status

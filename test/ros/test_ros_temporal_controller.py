@@ -79,3 +79,76 @@ def test_missing_model_commands_stop_and_reports(wait_until, tmp_path, collect, 
     assert wait_until(lambda: any(s.name == '/ctl_no_model' and s.level == DiagnosticStatus.ERROR
                                   for m in diagnostics.messages() for s in m.status), 10.0)
     assert node.poll() is None
+
+
+def car_ahead_detections(header, gap_m: float):
+    """Detection2DArray (with ``header``) of a car ``gap_m`` ahead of the simulated car's bumper.
+
+    The box is the car's cuboid projected by the simulator's camera (640x360, the node's
+    default mounting parameters describe that camera).
+    """
+    import numpy as np
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    from av_perception.sim.camera import PinholeCamera
+    camera = PinholeCamera.from_fov(640, 360, 65.0, 1.4, 4.0, 1.6)
+    x_rear = 3.65 + gap_m
+    corners = np.array([(x, y, z) for x in (x_rear, x_rear + 4.5) for y in (-0.9, 0.9)
+                        for z in (0.0, 1.5)])
+    pixels, _ = camera.project(corners)
+    (x1, y1), (x2, y2) = pixels.min(axis=0), pixels.max(axis=0)
+    item = Detection2D(header=header)
+    item.bbox.center.position.x, item.bbox.center.position.y = (x1 + x2) / 2, (y1 + y2) / 2
+    item.bbox.size_x, item.bbox.size_y = x2 - x1, y2 - y1
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = '2', 0.9
+    item.results.append(hypothesis)
+    return Detection2DArray(header=header, detections=[item])
+
+
+def test_detections_of_a_car_ahead_stop_the_car(wait_until, frames, ros_node, collect,
+                                                processes):
+    from ackermann_msgs.msg import AckermannDriveStamped
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2DArray
+    from av_perception.ros.image_bridge import bgr_to_image_msg
+    from av_perception.ros.qos import output_qos
+    commands = collect(AckermannDriveStamped, '/ctl3/command')
+    node = processes('av_perception.ros.temporal_controller', '-r', '__node:=ctl_governed',
+                     '-p', 'input_qos_reliability:=reliable', '-p', 'input_qos_depth:=10',
+                     '-p', 'frame_timeout_s:=10.0',  # the lockstep below may be slow
+                     '-r', '~/input/image:=/ctl3/image', '-r', '~/input/detections:=/ctl3/det',
+                     '-r', '~/output/command:=/ctl3/command')
+    images = ros_node.create_publisher(Image, '/ctl3/image', output_qos())
+    detections = ros_node.create_publisher(Detection2DArray, '/ctl3/det', output_qos())
+    assert wait_until(lambda: images.get_subscription_count() >= 1
+                      and detections.get_subscription_count() >= 1, 20.0)
+    stamps = []
+
+    def speeds():
+        by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m.drive.speed
+                    for m in commands.messages()}
+        return [by_stamp.get(stamp) for stamp in stamps]
+    start_ns = time.time_ns()
+
+    def step(index, gap_m=None):
+        """Lockstep with 20 Hz stamps: detections, the frame, wait for its command."""
+        stamp_ns = start_ns + index * 50_000_000
+        header = Header(frame_id='camera')
+        header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        stamps.append((header.stamp.sec, header.stamp.nanosec))
+        if gap_m is not None:
+            detections.publish(car_ahead_detections(header, gap_m))
+        images.publish(bgr_to_image_msg(frames[index % len(frames)].image, header))
+        assert wait_until(lambda: speeds()[-1] is not None, 10.0), speeds()
+        return speeds()[-1]
+    free = [step(index) for index in range(10)]
+    assert all(speed > 1.0 for speed in free[5:]), free  # no detections: the model's speed
+    # a car 1.5 m ahead (closer than stop_gap_m) from now on: the car stops once the second
+    # detection arrives (lead_min_hits 2); the first may take a while to be discovered
+    index = 10
+    while step(index, 1.5) != 0.0 and index < 200:
+        index += 1
+    assert index < 200, speeds()
+    assert all(step(index + k, 1.5) == 0.0 for k in range(1, 11)), speeds()
+    assert node.poll() is None

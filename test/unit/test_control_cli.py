@@ -46,6 +46,60 @@ def test_drive_command_writes_json(tmp_path):
     assert document['preset'] == 'highway_straight' and document['frames'] == 10
 
 
+def car_ahead_detector(path, gap_m):
+    """Write a detector that always sees a car ``gap_m`` ahead of the simulated car's bumper.
+
+    The box is the simulator camera's view of the car in the 416x416 YOLOX input (top-left
+    letterbox of 640x360: x 0.65).
+    """
+    from av_perception.detection.synthetic import make_constant_model, yolox_output_for_boxes
+    from av_perception.sim.camera import PinholeCamera
+    camera = PinholeCamera.from_fov(640, 360, 65.0, 1.4, 4.0, 1.6)
+    corners = np.array([(x, y, z) for x in (3.65 + gap_m, 3.65 + gap_m + 4.5)
+                        for y in (-0.9, 0.9) for z in (0.0, 1.5)])
+    pixels = camera.project(corners)[0] * 416 / 640
+    box = (*pixels.min(axis=0), *pixels.max(axis=0))
+    return make_constant_model(path, yolox_output_for_boxes([box], [2], [0.9], (416, 416)),
+                               (416, 416))
+
+
+def test_closed_loop_governor_brakes_behind_a_detected_car(model_dir, tmp_path):
+    from av_perception.control.closed_loop import sim_camera_mounting
+    from av_perception.control.config import TemporalControllerConfig
+    from av_perception.detection import Detector, DetectorConfig
+    detector = Detector.from_config(DetectorConfig(
+        model_path=str(car_ahead_detector(tmp_path / 'car.onnx', 4.0))))
+    config = TemporalControllerConfig(min_speed_mps=20.0, steering_limit_rad=0.0,  # straight
+                                      **sim_camera_mounting('highway_straight'))
+    reports = [drive_closed_loop(TemporalController.from_dir(model_dir, config),
+                                 'highway_straight', seed=3, seconds=4.0, size=(640, 360),
+                                 detector=found) for found in (detector, None)]
+    governed, free = reports
+    assert governed.governed_frames >= 78 and governed.mean_detection_ms > 0
+    assert free.governed_frames == 0 and free.mean_detection_ms == 0
+    # a 4 m gap is under the 5 m standstill gap: the cap falls to 0 at 6 m/s^2 (0 after
+    # 3.4 s), the model alone keeps 20 m/s
+    assert governed.mean_speed_mps < free.mean_speed_mps - 5.0, (governed, free)
+
+
+def test_drive_command_runs_a_detector_unless_told_not_to(model_dir, tmp_path, capsys):
+    detector = car_ahead_detector(tmp_path / 'car.onnx', 4.0)
+    documents = {}
+    for name, args in (('governed', ['--detector', str(detector)]), ('free', ['--no-detector'])):
+        out = tmp_path / f'{name}.json'
+        assert main(['drive', '--preset', 'highway_straight', '--seconds', '0.5', '--seed', '3',
+                     '--controller', str(model_dir), '--json', str(out), '--no-progress',
+                     *args]) == 0
+        documents[name] = json.loads(out.read_text())
+    governed, free = documents['governed'], documents['free']
+    assert governed['detector'] == str(detector) and governed['mean_detection_ms'] > 0
+    assert free['detector'] is None and free['governed_frames'] == 0
+    assert main(['drive', '--preset', 'highway_straight', '--seconds', '1', '--no-progress',
+                 '--controller', str(model_dir), '--detector', str(detector),
+                 '--no-detector']) != 0
+    assert 'exclude each other' in capsys.readouterr().err
+
+
 def test_eval_controller_and_info(model_dir, tmp_path, capsys):
     frames, steering, speed = synthetic_drive_frames(16, seed=6)
     bag = write_drive_bag(tmp_path / 'drive', frames, steering, speed)

@@ -100,6 +100,35 @@ def test_nan_and_inf_rows_are_dropped_and_counted():
     assert decode_yolov5(v5, 0.3).dropped_nonfinite == 1
 
 
+@pytest.mark.parametrize('fmt', ['yolox', 'yolov5'])
+def test_each_non_finite_objectness_is_dropped_and_counted_once(fmt):
+    boxes, classes, scores = [[8, 8, 24, 24], [30, 30, 50, 50]], [0, 1], [0.8, 0.7]
+    encode = yolox_output_for_boxes if fmt == 'yolox' else yolov5_output_for_boxes
+    output = (encode(boxes, classes, scores, (64, 64), num_classes=3) if fmt == 'yolox'
+              else encode(boxes, classes, scores, rows=20, num_classes=3))
+    empty_rows = np.flatnonzero(output[0, :, 4] == 0)
+    for row, value in zip(empty_rows, [np.inf, -np.inf, np.nan]):
+        output[0, row, 4] = value  # +inf passes the threshold test, NaN and -inf do not
+    with np.errstate(all='raise'):
+        result = decode(output, fmt, (64, 64), 0.3)
+    assert result.dropped_nonfinite == 3
+    np.testing.assert_allclose(np.sort(result.scores), [0.7, 0.8], rtol=1e-5)
+
+
+@pytest.mark.parametrize('fmt', ['yolox', 'yolov5', 'yolov8'])
+def test_half_precision_outputs_give_float32_candidates(fmt):
+    boxes, classes, scores = [[8, 8, 24, 24], [30, 30, 50, 50]], [0, 1], [0.8, 0.7]
+    encode = {'yolox': lambda: yolox_output_for_boxes(boxes, classes, scores, (64, 64)),
+              'yolov5': lambda: yolov5_output_for_boxes(boxes, classes, scores),
+              'yolov8': lambda: yolov8_output_for_boxes(boxes, classes, scores)}[fmt]
+    result = decode(encode().astype(np.float16), fmt, (64, 64), 0.3)
+    assert result.boxes_xyxy.dtype == result.scores.dtype == np.float32
+    assert result.class_ids.dtype == np.int32
+    order = np.argsort(-result.scores)
+    np.testing.assert_allclose(result.boxes_xyxy[order], boxes, atol=0.1)
+    assert result.class_ids[order].tolist() == classes
+
+
 @pytest.mark.parametrize('fmt', ['yolox', 'yolov5', 'yolov8'])
 def test_synthetic_encoders_decode_back_to_their_boxes(fmt):
     rng = np.random.default_rng(7)

@@ -54,6 +54,41 @@ def test_resized_content_matches_opencv_resize():
     np.testing.assert_array_equal(tensor[0].transpose(1, 2, 0)[:60], expected)
 
 
+def _reference_letterbox(image, size, mode, pad_value, normalization):
+    """Letterbox through other OpenCV calls: resize, copyMakeBorder, blobFromImage."""
+    height, width = image.shape[:2]
+    scale = min(size[0] / width, size[1] / height)
+    if mode == 'top_left':
+        new_size = (int(width * scale), int(height * scale))
+    else:
+        new_size = (int(round(width * scale)), int(round(height * scale)))
+    resized = cv2.resize(image, new_size, interpolation=cv2.INTER_LINEAR)
+    extra_x, extra_y = size[0] - new_size[0], size[1] - new_size[1]
+    left, top = (0, 0) if mode == 'top_left' else (extra_x // 2, extra_y // 2)
+    padded = cv2.copyMakeBorder(resized, top, extra_y - top, left, extra_x - left,
+                                cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    rgb = normalization == 'rgb_0_1'
+    return cv2.dnn.blobFromImage(padded, 1 / 255 if rgb else 1.0, swapRB=rgb)
+
+
+@pytest.mark.parametrize('mode', ['top_left', 'center'])
+@pytest.mark.parametrize('normalization', ['bgr_0_255', 'rgb_0_1'])
+def test_letterbox_matches_an_opencv_reference(mode, normalization):
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 256, (73, 151, 4), dtype=np.uint8)
+    # A read-only view with padded rows, as the zero-copy Image conversion returns.
+    view = frame[:, :, :3]
+    view.flags.writeable = False
+    # Padding below, on the right / both sides (a tall crop), and none (exact size).
+    for image, size in ((view, (64, 48)), (view, (61, 67)), (view[:, :40], (64, 48)),
+                        (view[:48, :64], (64, 48))):
+        tensor, _ = letterbox(image, size, mode, 101, normalization)
+        expected = _reference_letterbox(np.ascontiguousarray(image), size, mode, 101,
+                                        normalization)
+        assert tensor.shape == expected.shape and tensor.flags.c_contiguous
+        np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize('mode', ['top_left', 'center'])
 def test_transform_round_trip_and_clipping(mode):
     _, transform = letterbox(_blue_image(640, 480), (416, 416), mode)

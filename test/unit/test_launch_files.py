@@ -74,6 +74,14 @@ def test_pipeline_sets_large_data_and_respawns_every_node():
     assert ('~/input/image', '/front/image') in only_lanes.processes[0].remaps
 
 
+def test_controller_reads_the_detectors_boxes_and_the_camera_info():
+    plan = load_launch(LAUNCH_DIR / 'perception.launch.xml', {'camera_info': '/front/info'})
+    nodes = {p.executable: dict(p.remaps) for p in plan.processes}
+    detector_output = nodes['object_detector']['~/output/detections']
+    assert nodes['temporal_controller']['~/input/detections'] == detector_output
+    assert nodes['temporal_controller']['~/input/camera_info'] == '/front/info'
+
+
 def test_replay_uses_our_player_or_ros2_bag():
     ours = load_launch(LAUNCH_DIR / 'replay.launch.xml', {'bag': '/data/drive'})
     names = [p.name for p in ours.processes]
