@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+import functools
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -70,8 +71,9 @@ def load_class_names(path: str | Path) -> tuple[str, ...]:
     return names
 
 
+@functools.lru_cache(maxsize=1)
 def coco_class_names() -> tuple[str, ...]:
-    """Return the 80 COCO class names in COCO order (shipped with the package)."""
+    """Return the 80 COCO class names in COCO order (shipped with the package; read once)."""
     return load_class_names(COCO_LABELS_FILE)
 
 
