@@ -48,7 +48,7 @@ def message_stages(kind: str = 'node') -> tuple[Callable[[np.ndarray, int], Any]
 
     ``kind`` 'node': the object_detector node's own boundary (needs rclpy): its
     sensor_msgs/Image conversion (``image_msg_to_bgr``) and its vision_msgs builder
-    (``detections_to_message``, with the input header). 'rosbags' (and 'node' without rclpy):
+    (``DetectionArrayBuilder``, with the input header). 'rosbags' (and 'node' without rclpy):
     the rosbags messages of ``av_perception.bag.messages`` (the same fields). Without either,
     the stages are skipped.
     """
@@ -58,7 +58,7 @@ def message_stages(kind: str = 'node') -> tuple[Callable[[np.ndarray, int], Any]
             from std_msgs.msg import Header
 
             from av_perception.ros.image_bridge import bgr_to_image_msg, image_msg_to_bgr
-            from av_perception.ros.object_detector import detections_to_message
+            from av_perception.ros.object_detector import DetectionArrayBuilder
         except ImportError as err:
             missing = f' (no rclpy: {err})'
         else:
@@ -67,8 +67,9 @@ def message_stages(kind: str = 'node') -> tuple[Callable[[np.ndarray, int], Any]
                 header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 10**9)
                 return bgr_to_image_msg(image, header)
 
+            builder = DetectionArrayBuilder()
             return (make_input, image_msg_to_bgr,
-                    (lambda msg, result: detections_to_message(msg.header, result.detections)),
+                    (lambda msg, result: builder.build(msg.header, result.detections)),
                     "rclpy sensor_msgs/Image in, vision_msgs/Detection2DArray out (the node's "
                     'own conversion and message builder)')
     try:

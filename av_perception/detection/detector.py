@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+import threading
 import time
 from typing import Sequence
 
@@ -17,7 +18,7 @@ from av_perception.detection.model import (input_size_of, load_class_names, Mode
                                            parse_metadata, read_sidecar, resolve_model_info,
                                            sidecar_path)
 from av_perception.detection.nms import non_max_suppression
-from av_perception.detection.preprocess import letterbox, LetterboxTransform
+from av_perception.detection.preprocess import letterbox, LetterboxScratch, LetterboxTransform
 from av_perception.detection.results import Detection, DetectionResult, StageTimings
 from av_perception.params import field_specs
 
@@ -41,7 +42,9 @@ class Detector:
     """Runs one YOLO-family ONNX model on BGR images.
 
     Holds only per-model state (session, model description, settings): each :meth:`detect`
-    call is independent, so one detector can serve any sequence of frames.
+    call is independent, so one detector can serve any sequence of frames. The one thing
+    kept between calls is a per-thread input buffer (:class:`LetterboxScratch`), which never
+    changes a result: it only saves rewriting the padding and reallocating the tensor.
     """
 
     def __init__(self, backend: OnnxBackend, model_info: ModelInfo,
@@ -52,6 +55,7 @@ class Detector:
         self._config = config
         kept = config.kept_class_ids()
         self._kept_class_ids = None if kept is None else np.array(sorted(kept), np.int32)
+        self._scratch = threading.local()
 
     @classmethod
     def from_config(cls, config: DetectorConfig, available: Sequence[str] | None = None,
@@ -125,11 +129,21 @@ class Detector:
         """Return the ONNX Runtime backend; benchmarks time its ``run`` alone."""
         return self._backend
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, LetterboxTransform]:
-        """Letterbox a BGR (or grey/BGRA) uint8 image into the network input tensor."""
+    def preprocess(self, image: np.ndarray, reuse_buffer: bool = False
+                   ) -> tuple[np.ndarray, LetterboxTransform]:
+        """Letterbox a BGR (or grey/BGRA) uint8 image into the network input tensor.
+
+        With ``reuse_buffer`` the tensor is this thread's scratch buffer, overwritten by the
+        next such call in the thread (what :meth:`detect` uses); without, a new array.
+        """
         info = self._model_info
+        scratch = None
+        if reuse_buffer:
+            scratch = getattr(self._scratch, 'letterbox', None)
+            if scratch is None:
+                scratch = self._scratch.letterbox = LetterboxScratch()
         return letterbox(image, (info.input_width, info.input_height), info.letterbox,
-                         self._config.pad_value, info.normalization)
+                         self._config.pad_value, info.normalization, scratch)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Run the network; return its first output."""
@@ -169,7 +183,7 @@ class Detector:
     def detect(self, image: np.ndarray) -> DetectionResult:
         """Detect objects in one BGR uint8 image; boxes are in its pixels."""
         start = time.perf_counter()
-        tensor, transform = self.preprocess(image)
+        tensor, transform = self.preprocess(image, reuse_buffer=True)
         preprocessed = time.perf_counter()
         output = self.infer(tensor)
         inferred = time.perf_counter()

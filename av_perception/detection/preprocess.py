@@ -67,15 +67,56 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+class LetterboxScratch:
+    """A reusable input tensor for :func:`letterbox`, for one thread at a time.
+
+    A camera stream letterboxes every frame the same way, so the padding written into the
+    tensor for one frame is still right for the next: the scratch remembers the layout it was
+    written for and :func:`letterbox` rewrites only the image region while it matches. This
+    halves the memory written per frame (the tensor is cache-cold after each inference) and
+    saves allocating it. The tensor returned is overwritten by the next call with the same
+    scratch: use it before then.
+    """
+
+    def __init__(self) -> None:
+        """Start empty; the first call allocates."""
+        self.tensor: np.ndarray | None = None
+        self.channels: np.ndarray | None = None
+        self.layout: tuple | None = None
+        self.resized: np.ndarray | None = None
+
+    def resized_buffer(self, shape: tuple[int, int, int]) -> np.ndarray:
+        """Return the uint8 buffer for the resized image, (re)allocated to ``shape``."""
+        if self.resized is None or self.resized.shape != shape:
+            self.resized = np.empty(shape, np.uint8)
+        return self.resized
+
+    def take(self, shape: tuple[int, int, int, int], layout: tuple,
+             channels_shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Return (tensor, uint8 channel planes, whether its padding is already right)."""
+        if self.tensor is None or self.tensor.shape != shape:
+            self.tensor = np.empty(shape, np.float32)
+            self.layout = None
+        if self.channels is None or self.channels.shape != channels_shape:
+            self.channels = np.empty(channels_shape, np.uint8)
+        padded = self.layout == layout
+        # Forget the layout until the frame is written: an exception half-way must not leave
+        # a wrong padding marked as right.
+        self.layout = None
+        return self.tensor, self.channels, padded
+
+
 def letterbox(image: np.ndarray, size: tuple[int, int], mode: str = 'center',
-              pad_value: int = 114,
-              normalization: str = 'bgr_0_255') -> tuple[np.ndarray, LetterboxTransform]:
+              pad_value: int = 114, normalization: str = 'bgr_0_255',
+              scratch: LetterboxScratch | None = None
+              ) -> tuple[np.ndarray, LetterboxTransform]:
     """Scale ``image`` (BGR uint8) to fit ``size`` = (width, height) keeping its aspect ratio.
 
     ``mode`` 'top_left' pads right and bottom (YOLOX), 'center' pads both sides evenly
     (ultralytics). ``normalization`` 'bgr_0_255' keeps BGR 0-255 values (YOLOX), 'rgb_0_1'
     swaps to RGB and divides by 255 (ultralytics). Returns the (1, 3, H, W) float32 tensor and
-    the transform mapping network pixels back to the image.
+    the transform mapping network pixels back to the image. With ``scratch`` the tensor is the
+    scratch's (see :class:`LetterboxScratch`); without, a new array.
     """
     if mode not in LETTERBOX_MODES:
         raise DetectorError(f'letterbox mode {mode!r}: must be one of {list(LETTERBOX_MODES)}')
@@ -96,7 +137,9 @@ def letterbox(image: np.ndarray, size: tuple[int, int], mode: str = 'center',
     new_width = min(max(new_width, 1), input_width)
     new_height = min(max(new_height, 1), input_height)
     if (new_width, new_height) != (width, height):
-        image = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_LINEAR)
+        resized = None if scratch is None else scratch.resized_buffer((new_height, new_width, 3))
+        image = cv2.resize(image, (new_width, new_height), dst=resized,
+                           interpolation=cv2.INTER_LINEAR)
     extra_x, extra_y = input_width - new_width, input_height - new_height
     if mode == 'top_left':
         left, top = 0, 0
@@ -107,19 +150,25 @@ def letterbox(image: np.ndarray, size: tuple[int, int], mode: str = 'center',
     # Every tensor element is written once: the padding strips that exist, then the image
     # region from channel planes. cv2.split (SIMD) into planes and one contiguous cast beat a
     # transposing numpy cast (strided reads) and copyMakeBorder + blobFromImage.
-    tensor = np.empty((1, 3, input_height, input_width), np.float32)
-    planes = tensor[0]
     fill = pad_value * unit if rgb else np.float32(pad_value)
+    shape = (1, 3, input_height, input_width)
+    if scratch is None:
+        tensor, padded = np.empty(shape, np.float32), False
+        channels = np.empty((3, new_height, new_width), np.uint8)
+    else:
+        layout = (shape, left, top, new_width, new_height, float(fill))
+        tensor, channels, padded = scratch.take(shape, layout, (3, new_height, new_width))
+    planes = tensor[0]
     bottom, right = top + new_height, left + new_width
-    if top:
-        planes[:, :top] = fill
-    if bottom < input_height:
-        planes[:, bottom:] = fill
-    if left:
-        planes[:, top:bottom, :left] = fill
-    if right < input_width:
-        planes[:, top:bottom, right:] = fill
-    channels = np.empty((3, new_height, new_width), np.uint8)
+    if not padded:
+        if top:
+            planes[:, :top] = fill
+        if bottom < input_height:
+            planes[:, bottom:] = fill
+        if left:
+            planes[:, top:bottom, :left] = fill
+        if right < input_width:
+            planes[:, top:bottom, right:] = fill
     # Network channel order: RGB takes the BGR planes in reverse. The planes are contiguous
     # arrays of the right size and type, so OpenCV fills them in place.
     cv2.split(image, [channels[2], channels[1], channels[0]] if rgb else list(channels))
@@ -128,6 +177,8 @@ def letterbox(image: np.ndarray, size: tuple[int, int], mode: str = 'center',
         np.multiply(channels, unit, out=region, dtype=np.float32)
     else:
         np.copyto(region, channels)
+    if scratch is not None:
+        scratch.layout = layout
     transform = LetterboxTransform(scale=scale, pad_x=float(left), pad_y=float(top),
                                    original_width=width, original_height=height,
                                    input_width=input_width, input_height=input_height)

@@ -46,6 +46,7 @@ class ObjectDetectorNode(LifecycleNode):
         self._worker: LatestFrameWorker | None = None
         self._subscription = None
         self._time_jumps = TimeJumpDetector()
+        self._messages = DetectionArrayBuilder()
 
     @property
     def config(self) -> ObjectDetectorConfig:
@@ -139,7 +140,7 @@ class ObjectDetectorNode(LifecycleNode):
                 self.health.counters.time_jumps += 1
                 tracker.reset()
             detections = tracker.update(detections, stamp_ns)
-        self._detections.publish(detections_to_message(msg.header, detections))
+        self._detections.publish(self._messages.build(msg.header, detections))
         if wants(self._debug):
             self._debug.publish(bgr_to_image_msg(draw_detections(image, detections), msg.header))
         milliseconds = self.health.frame_done(started, header_stamp_ns(msg))
@@ -158,28 +159,48 @@ class ObjectDetectorNode(LifecycleNode):
                 'model_format': info.format}
 
 
-def detections_to_message(header: Any, detections: Sequence[Detection]) -> Detection2DArray:
-    """Return the Detection2DArray of ``detections`` (original pixels) with ``header``.
+class DetectionArrayBuilder:
+    """Builds Detection2DArray messages, reusing the sub-messages of the previous build.
 
-    Fills the default sub-messages each constructor makes anyway instead of building
-    replacements (rclpy message constructors always build their defaults).
+    rclpy message constructors build every default sub-message (a Detection2D with its
+    hypothesis is about 25 us in Python, 0.4-0.6 ms for a street scene on a cache-cold CPU);
+    filling kept ones costs a few setters. ``publish`` serialises the message before it
+    returns, so the next :meth:`build` may refill it: a built message is valid until then.
+    For one thread at a time (the node's processing thread).
     """
-    items = []
-    for det in detections:
-        item = Detection2D(header=header)
-        x1, y1, x2, y2 = det.bbox_xyxy
-        bbox = item.bbox
-        centre = bbox.center.position
-        centre.x, centre.y = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-        bbox.size_x, bbox.size_y = x2 - x1, y2 - y1
-        result = ObjectHypothesisWithPose()
-        result.hypothesis.class_id = str(det.class_id)
-        result.hypothesis.score = float(det.score)
-        item.results = [result]
-        if det.track_id is not None:
-            item.id = str(det.track_id)
-        items.append(item)
-    return Detection2DArray(header=header, detections=items)
+
+    def __init__(self) -> None:
+        """Start with an empty pool; it grows to the largest detection count seen."""
+        self._items: list[Detection2D] = []
+
+    def build(self, header: Any, detections: Sequence[Detection]) -> Detection2DArray:
+        """Return the Detection2DArray of ``detections`` (original pixels) with ``header``."""
+        pool = self._items
+        while len(pool) < len(detections):
+            item = Detection2D()
+            item.results = [ObjectHypothesisWithPose()]
+            pool.append(item)
+        items = pool[:len(detections)]
+        for item, det in zip(items, detections):
+            item.header = header
+            x1, y1, x2, y2 = det.bbox_xyxy
+            bbox = item.bbox
+            centre = bbox.center.position
+            centre.x, centre.y = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+            bbox.size_x, bbox.size_y = x2 - x1, y2 - y1
+            hypothesis = item.results[0].hypothesis
+            hypothesis.class_id = str(det.class_id)
+            hypothesis.score = float(det.score)
+            item.id = '' if det.track_id is None else str(det.track_id)
+        message = Detection2DArray()
+        message.header = header
+        message.detections = items
+        return message
+
+
+def detections_to_message(header: Any, detections: Sequence[Detection]) -> Detection2DArray:
+    """Return a new Detection2DArray of ``detections`` (original pixels) with ``header``."""
+    return DetectionArrayBuilder().build(header, detections)
 
 
 def main(args: Sequence[str] | None = None) -> int:

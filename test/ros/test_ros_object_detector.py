@@ -97,6 +97,33 @@ def test_detections_to_message_fills_every_field():
     assert detections_to_message(header, []).detections == []
 
 
+def test_the_message_builder_refills_its_messages_without_leftovers():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2DArray
+    from av_perception.detection import Detection
+    from av_perception.ros.object_detector import DetectionArrayBuilder, detections_to_message
+    builder = DetectionArrayBuilder()
+    first = [Detection(2, 'car', 0.75, (10.0, 20.0, 50.0, 80.0), track_id=3),
+             Detection(0, 'person', 0.5, (1.5, 2.5, 4.5, 10.5), track_id=12),
+             Detection(1, 'bicycle', 0.4, (0.0, 0.0, 2.0, 2.0))]
+    second = [Detection(7, 'truck', 0.9, (100.0, 50.0, 300.0, 150.0))]
+    wire = []
+    for stamp, detections in ((1, first), (2, second), (3, []), (4, first)):
+        header = Header(frame_id='camera')
+        header.stamp.sec = stamp
+        built = builder.build(header, detections)
+        # What publish sends: serialised before the next build refills the pool.
+        wire.append(serialize_message(built))
+        assert serialize_message(detections_to_message(header, detections)) == wire[-1]
+    received = [deserialize_message(data, Detection2DArray) for data in wire]
+    assert [len(m.detections) for m in received] == [3, 1, 0, 3]
+    only = received[1].detections[0]
+    assert (only.header.stamp.sec, only.id, only.results[0].hypothesis.class_id,
+            only.bbox.size_x, len(only.results)) == (2, '', '7', 200.0, 1)
+    assert [d.id for d in received[3].detections] == ['3', '12', '']
+
+
 def _detector_status(diagnostics):
     """Return the newest /object_detector status received."""
     statuses = [s for m in diagnostics.messages() for s in m.status

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from av_perception.detection.errors import DetectorError
-from av_perception.detection.preprocess import as_bgr, letterbox, LetterboxTransform
+from av_perception.detection.preprocess import (as_bgr, letterbox, LetterboxScratch,
+                                                LetterboxTransform)
 
 
 def _blue_image(width, height):
@@ -87,6 +88,46 @@ def test_letterbox_matches_an_opencv_reference(mode, normalization):
                                         normalization)
         assert tensor.shape == expected.shape and tensor.flags.c_contiguous
         np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_reused_scratch_gives_what_a_fresh_letterbox_gives():
+    rng = np.random.default_rng(9)
+    scratch = LetterboxScratch()
+    frames = [rng.integers(0, 256, shape, dtype=np.uint8)
+              for shape in ((73, 151, 3), (120, 40, 3), (73, 151, 3), (48, 64, 3))]
+    # Same layout twice (padding kept), a new layout, another pad value, a new input size,
+    # another mode and normalisation: each call must equal a letterbox into a new array.
+    calls = [(frames[0], (64, 48), 'top_left', 114, 'bgr_0_255'),
+             (frames[2], (64, 48), 'top_left', 114, 'bgr_0_255'),
+             (frames[1], (64, 48), 'top_left', 114, 'bgr_0_255'),
+             (frames[0], (64, 48), 'top_left', 114, 'bgr_0_255'),
+             (frames[0], (64, 48), 'top_left', 0, 'bgr_0_255'),
+             (frames[0], (96, 96), 'top_left', 0, 'bgr_0_255'),
+             (frames[1], (96, 96), 'center', 114, 'rgb_0_1'),
+             (frames[3], (96, 96), 'center', 114, 'rgb_0_1')]
+    for image, size, mode, pad_value, normalization in calls:
+        tensor, transform = letterbox(image, size, mode, pad_value, normalization, scratch)
+        expected, expected_transform = letterbox(image, size, mode, pad_value, normalization)
+        assert tensor is scratch.tensor
+        np.testing.assert_array_equal(tensor, expected)
+        assert transform == expected_transform
+
+
+def test_a_failed_letterbox_does_not_mark_the_padding_as_written(monkeypatch):
+    scratch = LetterboxScratch()
+    image = _blue_image(100, 50)
+    letterbox(image, (64, 64), 'top_left', 114, 'bgr_0_255', scratch)
+    scratch.tensor[...] = -1.0  # what a half-written frame of another layout might leave
+
+    def broken_split(*args):
+        raise cv2.error('simulated failure')
+
+    monkeypatch.setattr(cv2, 'split', broken_split)
+    with pytest.raises(cv2.error):
+        letterbox(image, (64, 64), 'top_left', 114, 'bgr_0_255', scratch)
+    monkeypatch.undo()
+    tensor, _ = letterbox(image, (64, 64), 'top_left', 114, 'bgr_0_255', scratch)
+    np.testing.assert_array_equal(tensor, letterbox(image, (64, 64), 'top_left', 114)[0])
 
 
 @pytest.mark.parametrize('mode', ['top_left', 'center'])
