@@ -23,6 +23,11 @@ checkout: copy the detector model and a few images into an ignored folder of the
 and point ``--detector-model``/``--images`` at them. TensorRT's first engine build of a model
 can take minutes. ``--self-test`` runs the whole comparison with CPU standing in for the GPU
 (for machines without one: it checks the script, not a GPU).
+
+``--emulate-fp16`` adds a run, on CPU and without a GPU, of copies of both models that round
+weights and every tensor to half floats (:mod:`av_perception.deploy.fp16`), judged by the FP16
+tolerances: it measures how far FP16 rounding alone moves the outputs, which is what the FP16
+tolerances must allow for.
 """
 
 from __future__ import annotations
@@ -48,19 +53,61 @@ TENSORRT = 'TensorrtExecutionProvider'
 PROVIDER_SETS = {
     'cpu': (CPU,),
     'cuda': (CUDA, CPU),
-    'tensorrt': (TENSORRT, CUDA, CPU),
+    'tensorrt': (TENSORRT, CUDA, CPU),  # FP32
+    'tensorrt_fp16': (TENSORRT, CUDA, CPU),
 }
+EMULATED = 'cpu_fp16_emulated'
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
 FRAME_PERIOD_NS = 50_000_000
 
 
-def candidate_sets(available: Sequence[str], self_test: bool = False) -> dict[str, tuple]:
-    """Return the provider sets to compare with CPU: those whose first provider is available."""
+def candidate_sets(available: Sequence[str], self_test: bool = False,
+                   emulate_fp16: bool = False, fp16: bool = True) -> dict[str, tuple]:
+    """Return the provider sets to compare with CPU: those whose first provider is available.
+
+    TensorRT runs in FP32 and, with ``fp16``, in FP16 too. ``self_test`` adds CPU standing in
+    for a GPU, ``emulate_fp16`` CPU on the FP16-emulating copies of the models.
+    """
     chosen = {label: providers for label, providers in PROVIDER_SETS.items()
-              if label != 'cpu' and providers[0] in available}
+              if label != 'cpu' and providers[0] in available
+              and (fp16 or label != 'tensorrt_fp16')}
     if self_test:
         chosen['cpu_self_test'] = (CPU,)
+    if emulate_fp16:
+        chosen[EMULATED] = (CPU,)
     return chosen
+
+
+def uses_fp16(label: str) -> bool:
+    """Return whether the run ``label`` computes in half floats (FP16 tolerances apply)."""
+    return label in (EMULATED, 'tensorrt_fp16')
+
+
+def emulated_detector(model: str, folder: Path) -> str:
+    """Write the FP16-emulating copy of ``model`` (and its sidecar) into ``folder``."""
+    import shutil
+
+    from av_perception.deploy.fp16 import write_emulated_fp16
+    from av_perception.detection.model import sidecar_path
+
+    target = write_emulated_fp16(model, folder / Path(model).name)
+    sidecar = sidecar_path(model)
+    if sidecar is not None:
+        shutil.copy(sidecar, folder / (target.name + '.yaml'))
+    return str(target)
+
+
+def emulated_controller(model_dir: Path, folder: Path) -> Path:
+    """Copy the controller folder into ``folder`` with its ONNX graphs FP16-emulating."""
+    import shutil
+
+    from av_perception.deploy.fp16 import write_emulated_fp16
+
+    target = folder / model_dir.name
+    shutil.copytree(model_dir, target, dirs_exist_ok=True)
+    for graph in sorted(model_dir.glob('*.onnx')):
+        write_emulated_fp16(graph, target / graph.name)
+    return target
 
 
 def unmatched(reference: Sequence[Any], candidate: Sequence[Any], min_score: float,
@@ -81,6 +128,31 @@ def unmatched(reference: Sequence[Any], candidate: Sequence[Any], min_score: flo
             missing.append(f'{det.class_name} {det.score:.3f} {[round(v) for v in det.bbox_xyxy]}'
                            f' (best IoU {best:.3f})')
     return missing
+
+
+def score_and_box_changes(reference: dict[str, Sequence[Any]],
+                          candidate: dict[str, Sequence[Any]]) -> dict[str, Any]:
+    """Pair each reference detection with its best same-class candidate; summarise the changes.
+
+    Returns the count paired (IoU > 0.5), the lowest IoU and the largest |score change| among
+    them: how much a provider moves the boxes and scores, beyond the pass/fail of the check.
+    """
+    from av_perception.detection.tracker import iou_matrix
+
+    ious, score_changes = [], []
+    for name, detections in reference.items():
+        for det in detections:
+            same = [c for c in candidate.get(name, ()) if c.class_id == det.class_id]
+            if not same:
+                continue
+            overlaps = iou_matrix(np.array(det.bbox_xyxy), np.array([c.bbox_xyxy for c in same]))
+            best = int(np.argmax(overlaps))
+            if float(overlaps.reshape(-1)[best]) > 0.5:
+                ious.append(float(overlaps.reshape(-1)[best]))
+                score_changes.append(abs(same[best].score - det.score))
+    return {'paired_detections': len(ious),
+            'lowest_paired_iou': round(min(ious), 4) if ious else None,
+            'largest_score_change': round(max(score_changes), 4) if score_changes else None}
 
 
 def compare_commands(reference: np.ndarray, candidate: np.ndarray, steering_tol: float,
@@ -110,6 +182,18 @@ def load_frames(folder: str, limit: int) -> list[tuple[str, np.ndarray]]:
     return [(name, image) for name, image in frames if image is not None]
 
 
+def simulator_frames(count: int, preset: str = 'rural_curvy',
+                     seed: int = 101) -> list[tuple[str, np.ndarray]]:
+    """Frames of a simulated drive (the expert driving): the controller's own domain.
+
+    Curves make it steer, so FP16 rounding is measured on commands of realistic size.
+    """
+    from av_perception.sim import Simulator
+
+    sim = Simulator(preset, seed)
+    return [(f'{preset}_{seed}_{i}', sim.step().image) for i in range(count)]
+
+
 def synthetic_frames(count: int) -> list[tuple[str, np.ndarray]]:
     """Deterministic noise frames (640x480) for the controller when no images are given."""
     rng = np.random.default_rng(0)
@@ -130,9 +214,13 @@ def check_detector(args: argparse.Namespace, sets: dict[str, tuple], cache: str,
     for label, providers in {'cpu': PROVIDER_SETS['cpu'], **sets}.items():
         start = time.perf_counter()
         try:
+            model = args.detector_model
+            if label == EMULATED:
+                model = emulated_detector(model, Path(tempfile.mkdtemp(prefix='fp16emu_')))
             detector = Detector.from_config(DetectorConfig(
-                model_path=args.detector_model, providers=providers,
-                trt_engine_cache_path=cache, trt_fp16=args.fp16, warmup_runs=3))
+                model_path=model, providers=providers,
+                trt_engine_cache_path=str(Path(cache) / label), trt_fp16=uses_fp16(label),
+                warmup_runs=3))
         except DetectorError as err:
             runs[label] = {'error': str(err), 'agrees_with_cpu': False}
             continue
@@ -145,7 +233,8 @@ def check_detector(args: argparse.Namespace, sets: dict[str, tuple], cache: str,
                 total.append(timings.total_ms)
                 inference.append(timings.inference_ms)
         results[label] = detections
-        runs[label] = {'providers_requested': list(providers),
+        runs[label] = {'fp16': uses_fp16(label),
+                       'providers_requested': list(providers),
                        'providers_in_use': list(detector.providers),
                        'load_s': round(load_s, 2),
                        'median_total_ms': round(statistics.median(total), 3),
@@ -154,12 +243,15 @@ def check_detector(args: argparse.Namespace, sets: dict[str, tuple], cache: str,
     for label in sets:
         if label not in results or 'cpu' not in results:
             continue
+        runs[label].update(score_and_box_changes(results['cpu'], results[label]))
         problems = {}
+        min_iou = args.fp16_min_iou if uses_fp16(label) else args.min_iou
+        runs[label]['min_iou'] = min_iou
         for name, _ in frames:
             missing = unmatched(results['cpu'][name], results[label][name], args.compare_score,
-                                args.min_iou)
+                                min_iou)
             extra = unmatched(results[label][name], results['cpu'][name], args.compare_score,
-                              args.min_iou)
+                              min_iou)
             if missing or extra:
                 problems[name] = {'missing_vs_cpu': missing, 'extra_vs_cpu': extra}
         runs[label]['agrees_with_cpu'] = not problems
@@ -178,13 +270,17 @@ def check_controller(args: argparse.Namespace, sets: dict[str, tuple], cache: st
     if not (model_dir / 'controller.yaml').is_file():
         return {'skipped': f'no controller model in {model_dir}'}
     sequence = [frames[i % len(frames)][1] for i in range(args.frames)]
-    options = ProviderOptions(trt_fp16=args.fp16, trt_engine_cache_path=cache)
     runs: dict[str, Any] = {}
     commands = {}
     for label, providers in {'cpu': PROVIDER_SETS['cpu'], **sets}.items():
         start = time.perf_counter()
         try:
-            model = ControllerModel(model_dir, providers, 1, options)
+            folder = model_dir
+            if label == EMULATED:
+                folder = emulated_controller(model_dir, Path(tempfile.mkdtemp(prefix='fp16emu_')))
+            options = ProviderOptions(trt_fp16=uses_fp16(label),
+                                      trt_engine_cache_path=str(Path(cache) / label))
+            model = ControllerModel(folder, providers, 1, options)
         except ControllerError as err:
             runs[label] = {'error': str(err), 'agrees_with_cpu': False}
             continue
@@ -197,7 +293,8 @@ def check_controller(args: argparse.Namespace, sets: dict[str, tuple], cache: st
             latency.append(result.latency_ms)
         commands[label] = np.array(rows)
         warm = latency[min(3, len(latency) - 1):]  # the first steps include lazy allocations
-        runs[label] = {'providers_requested': list(providers),
+        runs[label] = {'fp16': uses_fp16(label),
+                       'providers_requested': list(providers),
                        'providers_in_use': list(model.providers),
                        'temporal_providers_in_use': list(model.temporal_providers),
                        'load_s': round(load_s, 2),
@@ -206,7 +303,7 @@ def check_controller(args: argparse.Namespace, sets: dict[str, tuple], cache: st
     for label in sets:
         if label not in commands or 'cpu' not in commands:
             continue
-        half = label == 'tensorrt' and args.fp16
+        half = uses_fp16(label)
         runs[label].update(compare_commands(
             commands['cpu'], commands[label],
             args.fp16_steering_tol if half else args.steering_tol,
@@ -226,26 +323,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--max-images', type=int, default=20)
     parser.add_argument('--controller-dir', default=str(repo / 'models' / 'controller'))
     parser.add_argument('--frames', type=int, default=200,
-                        help='controller frames (the images, cycled)')
+                        help='controller frames: a simulated drive (rural_curvy, seed 101)')
+    parser.add_argument('--controller-on-images', action='store_true',
+                        help='feed the controller the --images (cycled) instead')
     parser.add_argument('--repeat', type=int, default=30, help='timed detector runs per image')
     parser.add_argument('--compare-score', type=float, default=0.35,
                         help='detections above this must agree (0.3 is the detector threshold;'
                              ' a margin keeps FP16 score jitter at the threshold out)')
-    parser.add_argument('--min-iou', type=float, default=0.95)
+    parser.add_argument('--min-iou', type=float, default=0.95,
+                        help='IoU each detection must keep on an FP32 provider')
+    parser.add_argument('--fp16-min-iou', type=float, default=0.85,
+                        help='the same in FP16 (a 1-pixel shift of a 13-pixel-high box is '
+                             'IoU 0.90; FP16 emulation of YOLOX-Nano on the shared images: '
+                             'lowest 0.905)')
     parser.add_argument('--fp16', action=argparse.BooleanOptionalAction, default=True,
-                        help='TensorRT in FP16 (default, as config/jetson.param.yaml)')
+                        help='also run TensorRT in FP16 (as config/jetson.param.yaml)')
     parser.add_argument('--steering-tol', type=float, default=1e-3,
                         help='largest |steering - CPU| in rad for FP32 providers')
     parser.add_argument('--speed-tol', type=float, default=1e-2,
                         help='largest |speed - CPU| in m/s for FP32 providers')
-    parser.add_argument('--fp16-steering-tol', type=float, default=2e-2,
-                        help='the same for TensorRT in FP16 (an assumption until measured)')
-    parser.add_argument('--fp16-speed-tol', type=float, default=0.2,
-                        help='the same for TensorRT in FP16 (an assumption until measured)')
+    parser.add_argument('--fp16-steering-tol', type=float, default=2e-3,
+                        help='the same in FP16 (FP16 emulation of the shipped controller over '
+                             'the 200 simulated frames: largest difference 2e-5 rad)')
+    parser.add_argument('--fp16-speed-tol', type=float, default=0.05,
+                        help='the same in FP16 (FP16 emulation: largest difference 0.013 m/s)')
     parser.add_argument('--cache-dir', help='TensorRT engine cache (default: a new temporary '
                                             'directory, so the build is timed too)')
     parser.add_argument('--self-test', action='store_true',
                         help='compare CPU with CPU: runs every step without a GPU')
+    parser.add_argument('--emulate-fp16', action='store_true',
+                        help='also run FP16-emulating copies of the models on CPU (no GPU '
+                             'needed): what FP16 rounding alone does to the outputs')
     parser.add_argument('--out', default=os.path.join(os.environ.get('OUT', '.'),
                                                       'gpu_check.json'))
     return parser.parse_args(argv)
@@ -280,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         'host': platform.node(), 'machine': platform.machine(),
         'onnxruntime': onnxruntime.__version__, 'device': onnxruntime.get_device(),
         'available': available, 'trt_fp16': args.fp16}
-    sets = candidate_sets(available, args.self_test)
+    sets = candidate_sets(available, args.self_test, args.emulate_fp16, args.fp16)
     print(f'onnxruntime {onnxruntime.__version__}; available providers: {available}')
     if not sets:
         report['skipped'] = 'no GPU execution provider (CUDA or TensorRT) in this ONNX Runtime'
@@ -290,8 +398,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = args.cache_dir or tempfile.mkdtemp(prefix='trt_cache_')
     images = load_frames(args.images, args.max_images)
     report['detector'] = check_detector(args, sets, cache, images)
-    report['controller'] = check_controller(args, sets, cache,
-                                            images or synthetic_frames(8))
+    if args.controller_on_images:
+        controller_frames = images or synthetic_frames(8)
+    else:
+        controller_frames = simulator_frames(args.frames)
+    report['controller'] = check_controller(args, sets, cache, controller_frames)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print_summary(report)
     print(f'report: {args.out}')

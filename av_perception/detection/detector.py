@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from av_perception.detection.backend import OnnxBackend, ProviderOptions
+from av_perception.detection.backend import OnnxBackend
 from av_perception.detection.config import DetectorConfig
 from av_perception.detection.decode import decode
 from av_perception.detection.errors import DetectorError
@@ -66,13 +66,8 @@ class Detector:
         for a missing or invalid model, an unusable output shape or non-finite output.
         """
         path = resolve_model_path(config.model_path, config.resolved_cache_dir())
-        options = ProviderOptions(
-            cuda_device_id=config.cuda_device_id, trt_fp16=config.trt_fp16,
-            trt_engine_cache=config.trt_engine_cache,
-            trt_engine_cache_path=str(config.resolved_engine_cache_dir()),
-            trt_workspace_bytes=config.trt_workspace_mb << 20,
-            trt_timing_cache=config.trt_timing_cache)
-        backend = OnnxBackend(path, config.providers, options, config.cpu_threads,
+        backend = OnnxBackend(path, config.providers, config.execution_provider_options(),
+                              config.cpu_threads,
                               available=available, session_factory=session_factory)
         sidecar_file = sidecar_path(path)
         sidecar = read_sidecar(sidecar_file) if sidecar_file else {}

@@ -61,6 +61,11 @@ def test_class_filter_and_cache_directories(monkeypatch, tmp_path):
     config = DetectorConfig()
     assert config.resolved_cache_dir() == tmp_path / 'cache'
     assert config.resolved_engine_cache_dir() == tmp_path / 'cache' / 'tensorrt'
+    # The session options the detector loads with use the detector's own cache layout.
+    options = DetectorConfig(model_cache_dir=str(tmp_path / 'm'), trt_fp16=False,
+                             trt_workspace_mb=64).execution_provider_options()
+    assert options.trt_engine_cache_path == str(tmp_path / 'm' / 'tensorrt')
+    assert (options.trt_fp16, options.trt_workspace_bytes) == (False, 64 << 20)
     explicit = DetectorConfig(model_cache_dir=str(tmp_path / 'm'),
                               trt_engine_cache_path=str(tmp_path / 'e'))
     assert explicit.resolved_cache_dir() == tmp_path / 'm'

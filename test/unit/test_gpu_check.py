@@ -94,6 +94,29 @@ def test_only_available_gpu_providers_are_compared():
     assert check.candidate_sets(['CPUExecutionProvider']) == {}
     assert list(check.candidate_sets(['CUDAExecutionProvider', 'CPUExecutionProvider'])) == \
         ['cuda']
-    assert list(check.candidate_sets(['TensorrtExecutionProvider', 'CUDAExecutionProvider',
-                                      'CPUExecutionProvider'])) == ['cuda', 'tensorrt']
+    everything = ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
+    assert list(check.candidate_sets(everything)) == ['cuda', 'tensorrt', 'tensorrt_fp16']
+    assert list(check.candidate_sets(everything, fp16=False)) == ['cuda', 'tensorrt']
     assert 'cpu_self_test' in check.candidate_sets([], self_test=True)
+    assert check.candidate_sets([], emulate_fp16=True) == {
+        check.EMULATED: ('CPUExecutionProvider',)}
+    assert [label for label in ('cuda', 'tensorrt', 'tensorrt_fp16', check.EMULATED)
+            if check.uses_fp16(label)] == ['tensorrt_fp16', check.EMULATED]
+
+
+def test_fp16_emulation_runs_on_cpu_and_judges_by_the_fp16_tolerances(tmp_path):
+    out = tmp_path / 'report.json'
+    done = run_script(tmp_path, '--emulate-fp16', '--repeat', '1', '--max-images', '3',
+                      '--frames', '40', '--out', str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = json.loads(out.read_text())['controller']['runs']
+    emulated = runs['cpu_fp16_emulated']
+    assert emulated['fp16'] is True and runs['cpu']['fp16'] is False
+    assert (emulated['steering_tol_rad'], emulated['speed_tol_mps']) == (2e-3, 0.05)
+    # Rounding to half floats moves the outputs, a little: not zero, within the tolerances.
+    assert 0 < emulated['max_abs_speed_diff_mps'] <= 0.05
+    assert emulated['agrees_with_cpu'] is True
+    if yolox_nano_model().is_file():
+        detector = json.loads(out.read_text())['detector']['runs']['cpu_fp16_emulated']
+        assert detector['min_iou'] == 0.85 and detector['agrees_with_cpu'] is True
+        assert detector['paired_detections'] > 0 and detector['largest_score_change'] > 0
