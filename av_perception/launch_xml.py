@@ -394,8 +394,9 @@ class LaunchRunner:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                running.respawns += 1
                 self._spawn(running)
+                # counted once the new process is there: a reader of respawns then sees its pid
+                running.respawns += 1
 
     def pid(self, name: str) -> int:
         """Return the current process id of process ``name``."""
