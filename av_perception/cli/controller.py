@@ -109,6 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             'when present)')
     drive.add_argument('--no-detector', action='store_true',
                        help='drive without a detector: no speed governor input')
+    drive.add_argument('--no-lane-corridor', action='store_true',
+                       help="the governor's corridor follows the steering angle, not the lane "
+                            "detector's centre line (the lane detector does not run)")
     drive.add_argument('--json', metavar='OUT', help='write the result as JSON to OUT')
     drive.add_argument('--video', metavar='OUT.mp4', help='write an annotated video')
     drive.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -250,7 +253,8 @@ def run_drive(args: argparse.Namespace) -> int:
               disable=args.no_progress) as bar:
         report = drive_closed_loop(controller, args.preset, args.seed, args.seconds,
                                    args.distance, video_path=args.video, progress=bar.update,
-                                   detector=detector)
+                                   detector=detector, lane_corridor=(
+                                       detector is not None and not args.no_lane_corridor))
     document = report.to_dict()
     if controller is not None:
         document['controller'] = str(controller.model.model_dir)

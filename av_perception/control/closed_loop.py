@@ -3,7 +3,9 @@
 With a detector the speed governor gets that detector's boxes of every frame (the same
 frame the controller sees): perception in the loop, never the simulator's ground-truth objects,
 which only feed the metrics. The governor's camera model is the simulated camera's calibration
-(its camera_info intrinsics and mounting: what a car knows about its own camera).
+(its camera_info intrinsics and mounting: what a car knows about its own camera). With
+``lane_corridor`` the lane detector runs on every frame too and the governor's corridor follows
+its centre line, as in the launched graph.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 import math
 from pathlib import Path
+import time
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from av_perception.control.controller import ControlResult, TemporalController
-from av_perception.control.governor import DetectionFrame
+from av_perception.control.governor import DetectionFrame, LaneCorridor
 from av_perception.control_types import DriveCommand
 from av_perception.lanes.camera import CameraModel
 
@@ -43,6 +46,8 @@ class ClosedLoopReport:
     p99_latency_ms: float
     governed_frames: int = 0
     mean_detection_ms: float = 0.0
+    lane_corridor_frames: int = 0
+    mean_lane_ms: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON form (the issue's keys first)."""
@@ -84,13 +89,17 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
                       seconds: float, distance_m: float | None = None, fps: float = 20.0,
                       size: tuple[int, int] = (640, 360), video_path: str | Path | None = None,
                       progress: Callable[[int], None] | None = None,
-                      detector: Any | None = None) -> ClosedLoopReport:
+                      detector: Any | None = None,
+                      lane_corridor: bool = False) -> ClosedLoopReport:
     """Drive ``preset``/``seed`` for ``seconds`` (or until ``distance_m``) and report.
 
     ``controller`` None lets the simulator's expert drive (the reference). The command of a
     frame is applied for the next frame period, as a real loop would. ``detector`` (anything
     with ``detect(bgr) -> DetectionResult``, e.g. :class:`~av_perception.detection.Detector`)
-    feeds the controller's speed governor; None drives without it.
+    feeds the controller's speed governor; None drives without it. ``lane_corridor`` runs the
+    lane detector (configured from the simulated camera) on every frame and gives the governor
+    its centre line; ``lane_corridor_frames`` counts the detection frames whose corridor
+    followed the lane.
     """
     from av_perception.sim import preset_config, Simulator
 
@@ -100,18 +109,27 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
     config = preset_config(preset, road_length_m=max(base.road_length_m, needed))
     sim = Simulator(config, seed=seed, fps=fps, size=size)
     obs = sim.reset()
+    lanes = None
     if controller is not None:
         controller.reset()
         info = obs.camera_info
-        controller.governor.set_camera(CameraModel.from_camera_info(
-            info.width, info.height, info.k, info.d, info.distortion_model, info.p))
+        camera = CameraModel.from_camera_info(info.width, info.height, info.k, info.d,
+                                              info.distortion_model, info.p)
+        controller.governor.set_camera(camera)
+        if lane_corridor:
+            from av_perception.lanes import LaneDetector, LaneDetectorConfig
+
+            lanes = LaneDetector(LaneDetectorConfig(
+                camera_height_m=config.camera_height_m,
+                camera_pitch_deg=config.camera_pitch_deg, camera_x_m=config.camera_x_m), camera)
     writer = None
     if video_path is not None:
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
         if not writer.isOpened():
             raise ValueError(f'{video_path}: cannot open a video writer (mp4v)')
-    latencies, detection_ms, stops, clipped, governed = [], [], 0, 0, 0
+    latencies, detection_ms, lane_ms, stops, clipped, governed = [], [], [], 0, 0, 0
+    lane_frames = 0
     frames = int(round(seconds * fps))
     try:
         for _ in range(frames):
@@ -124,9 +142,21 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
                     found = detector.detect(obs.image)
                     detection_ms.append(found.timings.total_ms)
                     detections = DetectionFrame(obs.stamp_ns, found.detections)
-                result = controller.step(obs.image, obs.stamp_ns, detections=detections)
+                lane = None
+                if lanes is not None:
+                    started = time.perf_counter()
+                    estimate = lanes.process(obs.image, obs.stamp_ns)
+                    lane_ms.append((time.perf_counter() - started) * 1e3)
+                    if estimate.valid:
+                        lane = LaneCorridor.from_curve(obs.stamp_ns,
+                                                       estimate.center.coefficients,
+                                                       estimate.center.x_range_m)
+                result = controller.step(obs.image, obs.stamp_ns, detections=detections,
+                                         lane=lane)
                 command = result.command
                 governed += result.governor is not None and result.governor.limited
+                lane_frames += (detections is not None and result.governor is not None
+                                and result.governor.corridor == 'lane')
                 latencies.append(result.latency_ms)
                 stops += result.is_stop
                 clipped += result.clipped
@@ -149,7 +179,8 @@ def drive_closed_loop(controller: TemporalController | None, preset: str, seed: 
         metrics.max_abs_lateral_offset_m, metrics.lane_departures, metrics.collisions,
         metrics.mean_speed_mps, int(stops), int(clipped), float(np.mean(lat)),
         float(np.percentile(lat, 99)), int(governed),
-        float(np.mean(detection_ms)) if detection_ms else 0.0)
+        float(np.mean(detection_ms)) if detection_ms else 0.0, int(lane_frames),
+        float(np.mean(lane_ms)) if lane_ms else 0.0)
 
 
 def sim_camera_mounting(preset: str) -> dict[str, float]:

@@ -46,6 +46,10 @@ class TemporalControllerConfig(CameraInputConfig, SpeedGovernorConfig,
     max_frame_gap_s: float = parameter(
         1.0, 'a frame stamp this much later than the previous one (or any earlier one, e.g. '
         'a bag loop or simulator reset) resets the history', low=0.0, high=3600.0)
+    lane_frame_id: str = parameter(
+        'base_link', 'frame the lane centre line (~/input/lane_center) must be in: the vehicle '
+        'frame of the camera mounting parameters; a path in another frame is rejected',
+        read_only=True)
     watchdog_period_s: float = parameter(
         0.05, 'how often the node checks the frame timeout', low=0.001, high=10.0,
         read_only=True)

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from av_perception.control.config import TemporalControllerConfig
-from av_perception.control.governor import DetectionFrame, GovernorResult, SpeedGovernor
+from av_perception.control.governor import (DetectionFrame, GovernorResult, LaneCorridor,
+                                            SpeedGovernor)
 from av_perception.control.history import StaggeredLstmState
 from av_perception.control.model import ControllerModel
 from av_perception.control.preprocess import preprocess_frame
@@ -105,13 +106,16 @@ class TemporalController:
         self._timed_out = False
 
     def step(self, image: np.ndarray, stamp_ns: int, now_ns: int | None = None,
-             detections: DetectionFrame | None = None) -> ControlResult:
+             detections: DetectionFrame | None = None,
+             lane: LaneCorridor | None = None) -> ControlResult:
         """Process one BGR frame stamped ``stamp_ns``; ``now_ns`` is the receive time.
 
         ``now_ns`` (default: ``stamp_ns``) drives the timeout and the steering-rate limit;
         ``stamp_ns`` decides history resets. ``detections``: the latest detections of this
         camera (boxes in this image's pixels) for the speed governor; None: no governor input.
-        Raises ControllerError for a malformed image.
+        ``lane``: the lane detector's latest centre line, which the governor's corridor then
+        follows (None: the corridor follows the steering). Raises ControllerError for a
+        malformed image.
         """
         started = time.perf_counter()
         now_ns = int(stamp_ns if now_ns is None else now_ns)
@@ -129,8 +133,8 @@ class TemporalController:
         h, c = self._state.inputs()
         batch = np.repeat(features[:, None, :], h.shape[1], axis=0)
         command, h_out, c_out = self.model.run_temporal(batch, h, c)
-        lane, context = self._state.advance(h_out, c_out)
-        raw_steering, raw_speed = (float(v) for v in command[lane, -1])
+        slot, context = self._state.advance(h_out, c_out)
+        raw_steering, raw_speed = (float(v) for v in command[slot, -1])
         limited = self.supervisor.limit(raw_steering, raw_speed, now_ns)
         command, status, governed = limited.command, STATUS_OK, None
         if limited.error:
@@ -139,7 +143,7 @@ class TemporalController:
         else:
             height, width = image.shape[:2]
             governed = self.governor.limit(command.speed, command.steering_angle, stamp_ns,
-                                           (width, height), detections)
+                                           (width, height), detections, lane)
             command = DriveCommand(command.steering_angle, governed.speed_mps)
         return ControlResult(
             command, int(stamp_ns), raw_steering, raw_speed, limited.clipped, status,

@@ -7,8 +7,10 @@ ahead. The governor caps the proposed speed from 2D detections of the same camer
    (intrinsics + mounting, :class:`~av_perception.lanes.geometry.GroundProjection`): the bottom
    edge of its box is where it touches the road, which gives its distance and, with the box
    edges and a typical width of its class, its lateral extent (see :func:`ground_objects`);
-2. objects whose extent overlaps the ego corridor (the arc of the current steering angle,
-   +- ``corridor_half_width_m``) within ``max_object_range_m`` are in the path; the nearest is
+2. objects whose extent overlaps the ego corridor (+- ``corridor_half_width_m`` around the
+   lane detector's centre line when a fresh one is given, :class:`LaneCorridor`, else around
+   the arc of the current steering angle) within ``max_object_range_m`` are in the path; the
+   nearest is
    the lead, tracked over frames (a new lead counts after ``lead_min_hits`` detections; a lost
    one is held for ``lead_hold_s``, its gap extrapolated, never growing and never closing
    faster than the ego speed);
@@ -87,6 +89,20 @@ class SpeedGovernorConfig:
     wheelbase_m: float = parameter(
         2.7, 'wheelbase: the path ahead is the arc of the commanded steering angle',
         low=0.5, high=10.0)
+    corridor_from_lane: bool = parameter(
+        True, "centre the corridor on the lane detector's centre line when a fresh one is "
+        'given (beyond its far end: continued with its heading and curvature there); else, or '
+        'false, on the arc of the steering angle')
+    lane_max_age_s: float = parameter(
+        0.3, 'a lane centre line stamped further than this from the frame is not used',
+        low=0.0, high=10.0)
+    lane_blend_start_m: float = parameter(
+        10.0, 'with a lane, the corridor is still the steering arc up to this distance ahead '
+        'of the vehicle origin (where the car goes in the next moments, and where the lane '
+        'fit is least sure) ...', low=0.0, high=300.0)
+    lane_blend_end_m: float = parameter(
+        25.0, '... and the lane centre line from this distance on, blended linearly in between',
+        low=0.0, high=300.0)
     corridor_half_width_m: float = parameter(
         1.2, 'half width of the ego corridor around the predicted path (half the car + a '
         'margin)', low=0.3, high=5.0)
@@ -120,6 +136,9 @@ class SpeedGovernorConfig:
 
 def check_governor_fields(config: SpeedGovernorConfig) -> None:
     """Cross-field rules of :class:`SpeedGovernorConfig` (raise ConfigError)."""
+    if config.lane_blend_end_m < config.lane_blend_start_m:
+        raise ConfigError(f'{type(config).__name__}.lane_blend_end_m={config.lane_blend_end_m} '
+                          f'is less than lane_blend_start_m={config.lane_blend_start_m}')
     if not config.detection_class_ids:
         raise ConfigError(f'{type(config).__name__}.detection_class_ids=(): name at least one '
                           'class id, or -1 for every class')
@@ -131,6 +150,63 @@ class DetectionFrame:
 
     stamp_ns: int
     detections: tuple[Detection, ...]
+
+
+@dataclass(frozen=True)
+class LaneCorridor:
+    """The ego lane's centre line ahead: ``y = c0 + c1 x + c2 x^2`` (vehicle frame, metres).
+
+    Observed from ``x_near_m`` to ``x_far_m``; :meth:`centre` continues it beyond the far end
+    along the circle of the curve's heading and curvature there (a quadratic extrapolated far
+    beyond its data bends without bound) and keeps it straight back to the car.
+    """
+
+    stamp_ns: int
+    coefficients: tuple[float, float, float]
+    x_near_m: float
+    x_far_m: float
+
+    @classmethod
+    def from_points(cls, stamp_ns: int, x_m: Sequence[float], y_m: Sequence[float],
+                    min_span_m: float = 5.0) -> LaneCorridor | None:
+        """Fit the centre line to sampled points (a nav_msgs/Path); None if too few/short."""
+        x = np.asarray(x_m, dtype=np.float64)
+        y = np.asarray(y_m, dtype=np.float64)
+        good = np.isfinite(x) & np.isfinite(y)
+        x, y = x[good], y[good]
+        if len(x) < 3 or float(x.max() - x.min()) < min_span_m:
+            return None
+        c2, c1, c0 = np.polyfit(x, y, 2)
+        return cls(int(stamp_ns), (float(c0), float(c1), float(c2)), float(x.min()),
+                   float(x.max()))
+
+    @classmethod
+    def from_curve(cls, stamp_ns: int, coefficients: Sequence[float],
+                   x_range_m: Sequence[float]) -> LaneCorridor | None:
+        """Wrap a fitted centre curve (the lane detector's); None if it is not finite."""
+        values = [float(v) for v in (*coefficients, *x_range_m)]
+        if len(values) != 5 or not all(math.isfinite(v) for v in values) \
+                or values[4] <= values[3]:
+            return None
+        return cls(int(stamp_ns), (values[0], values[1], values[2]), values[3], values[4])
+
+    def _poly(self, x: np.ndarray) -> np.ndarray:
+        c0, c1, c2 = self.coefficients
+        return c0 + (c1 + c2 * x) * x
+
+    def centre(self, x_m: np.ndarray | float) -> np.ndarray:
+        """Return the centre line's lateral offset at distance(s) ``x_m`` ahead."""
+        x = np.asarray(x_m, dtype=np.float64)
+        near, far = self.x_near_m, self.x_far_m
+        c0, c1, c2 = self.coefficients
+        y = self._poly(np.clip(x, near, far))
+        # before the near end: straight on with the heading there
+        y = np.where(x < near, y + (c1 + 2 * c2 * near) * (x - near), y)
+        # beyond the far end: the circle of the heading and curvature there
+        slope = c1 + 2 * c2 * far
+        curvature = 2 * c2 / (1 + slope * slope) ** 1.5
+        beyond = np.maximum(x - far, 0.0)
+        return np.where(x > far, y + slope * beyond + path_offset(beyond, curvature), y)
 
 
 @dataclass(frozen=True)
@@ -150,7 +226,8 @@ class GovernorResult:
     ``cap_mps`` is inf while no cap is active; ``lead_gap_m`` is NaN without a lead;
     ``lead_state`` is '' (none), ``tentative`` (not yet ``lead_min_hits``), ``measured`` or
     ``held``; ``in_path`` counts the objects in the corridor this frame; ``detections_used``
-    says whether fresh detections were given.
+    says whether fresh detections were given; ``corridor`` is ``lane`` or ``steering`` (what
+    the corridor of the last fresh detections followed), '' before any.
     """
 
     speed_mps: float
@@ -159,6 +236,7 @@ class GovernorResult:
     lead_state: str
     in_path: int
     detections_used: bool
+    corridor: str = ''
 
     @property
     def limited(self) -> bool:
@@ -233,17 +311,25 @@ def path_offset(x_m: np.ndarray | float, curvature: float) -> np.ndarray:
 
 
 def in_path(objects: Sequence[GroundObject], curvature: float, half_width_m: float,
-            max_range_m: float, origin_x_m: float = 0.0) -> list[GroundObject]:
+            max_range_m: float, origin_x_m: float = 0.0, lane: LaneCorridor | None = None,
+            blend_m: tuple[float, float] = (0.0, 0.0)) -> list[GroundObject]:
     """Return the objects whose lateral extent overlaps the corridor, nearest first.
 
     The corridor is the arc of ``curvature`` starting at ``origin_x_m`` (the vehicle's rear
-    axle for the kinematic bicycle model), +- ``half_width_m``.
+    axle for the kinematic bicycle model), +- ``half_width_m``. With a ``lane`` it turns into
+    the lane's centre line between ``blend_m`` = (start, end) distances ahead (linearly;
+    (0, 0): the lane's centre line everywhere).
     """
+    start, end = blend_m
     hits = []
     for obj in objects:
         if obj.x_m > max_range_m:
             continue
         centre = float(path_offset(max(obj.x_m - origin_x_m, 0.0), curvature))
+        if lane is not None:
+            weight = 1.0 if obj.x_m >= end else (
+                0.0 if obj.x_m <= start else (obj.x_m - start) / (end - start))
+            centre += weight * (float(lane.centre(obj.x_m)) - centre)
         if obj.y_right_m <= centre + half_width_m and obj.y_left_m >= centre - half_width_m:
             hits.append(obj)
     return sorted(hits, key=lambda o: o.x_m)
@@ -325,6 +411,7 @@ class SpeedGovernor:
         self._last_speed: float | None = None
         self._last_stamp_ns: int | None = None
         self._last_detection_ns: int | None = None
+        self._corridor = ''
 
     def projection(self, width: int, height: int) -> GroundProjection:
         """Return the road projection for images of ``width`` x ``height``."""
@@ -342,21 +429,33 @@ class SpeedGovernor:
         return projection
 
     def in_path_objects(self, detections: Sequence[Detection], image_size: tuple[int, int],
-                        steering_rad: float) -> list[GroundObject]:
-        """Return the detections in the ego corridor, nearest first."""
+                        steering_rad: float,
+                        lane: LaneCorridor | None = None) -> list[GroundObject]:
+        """Return the detections in the ego corridor (``lane``'s, else the arc), nearest first."""
         cfg = self.config
         class_ids = None if -1 in cfg.detection_class_ids else cfg.detection_class_ids
         objects = ground_objects(detections, self.projection(*image_size), cfg.camera_x_m,
                                  class_ids, cfg.detection_min_score)
         curvature = math.tan(steering_rad) / cfg.wheelbase_m
-        return in_path(objects, curvature, cfg.corridor_half_width_m, cfg.max_object_range_m)
+        return in_path(objects, curvature, cfg.corridor_half_width_m, cfg.max_object_range_m,
+                       lane=lane, blend_m=(cfg.lane_blend_start_m, cfg.lane_blend_end_m))
+
+    def usable_lane(self, lane: LaneCorridor | None, stamp_ns: int) -> LaneCorridor | None:
+        """Return ``lane`` if the corridor may follow it at ``stamp_ns`` (enabled, fresh)."""
+        cfg = self.config
+        if (lane is None or not cfg.corridor_from_lane
+                or abs(stamp_ns - lane.stamp_ns) > cfg.lane_max_age_s * 1e9):
+            return None
+        return lane
 
     def limit(self, speed_mps: float, steering_rad: float, stamp_ns: int,
-              image_size: tuple[int, int], detections: DetectionFrame | None) -> GovernorResult:
+              image_size: tuple[int, int], detections: DetectionFrame | None,
+              lane: LaneCorridor | None = None) -> GovernorResult:
         """Return the governed speed for the frame stamped ``stamp_ns``.
 
         ``speed_mps``/``steering_rad``: the (limited) command the controller wants;
-        ``image_size``: (width, height) of the frame the detection boxes refer to.
+        ``image_size``: (width, height) of the frame the detection boxes refer to; ``lane``:
+        the latest centre line of the lane detector (None: the corridor follows the steering).
         """
         cfg = self.config
         dt = 0.0 if self._last_stamp_ns is None else max(0.0, (stamp_ns - self._last_stamp_ns)
@@ -368,7 +467,10 @@ class SpeedGovernor:
         track = self._track
         if fresh and detections.stamp_ns != self._last_detection_ns:
             self._last_detection_ns = detections.stamp_ns
-            hits = self.in_path_objects(detections.detections, image_size, steering_rad)
+            usable = self.usable_lane(lane, detections.stamp_ns)
+            self._corridor = 'steering' if usable is None else 'lane'
+            hits = self.in_path_objects(detections.detections, image_size, steering_rad,
+                                        usable)
             in_path_count = len(hits)
             self._lead_seen = bool(hits)
             if hits:
@@ -394,7 +496,7 @@ class SpeedGovernor:
         governed = speed_mps if cap is None else min(speed_mps, cap)
         self._last_speed = governed
         return GovernorResult(governed, math.inf if cap is None else cap, gap, state,
-                              in_path_count, bool(fresh))
+                              in_path_count, bool(fresh), self._corridor)
 
     def _next_cap(self, raw_cap: float, speed_mps: float, dt: float) -> float | None:
         """Rate-limit the cap (None: inactive)."""

@@ -1,7 +1,9 @@
 """``temporal_controller`` node: CNN+LSTM over camera frames to an Ackermann drive command.
 
 In: ``~/input/image``; optional ``~/input/detections`` (vision_msgs/Detection2DArray of the same
-camera, e.g. the object_detector's) and ``~/input/camera_info``. Out: ``~/output/command``
+camera, e.g. the object_detector's), ``~/input/lane_center`` (nav_msgs/Path in ``lane_frame_id``,
+the lane_detector's centre line: the governor's corridor follows it) and
+``~/input/camera_info``. Out: ``~/output/command``
 (ackermann_msgs/AckermannDriveStamped with the input header), ``~/debug/processing_time_ms``,
 ``/diagnostics``. Safety lives in the core: the supervisor's steering and rate limits, speed
 limits; no frame for ``frame_timeout_s`` -> stop commands (speed 0) until frames return; time
@@ -16,12 +18,13 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ackermann_msgs.msg import AckermannDriveStamped
+from nav_msgs.msg import Path
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 from av_perception.control import ControllerError, TemporalController, TemporalControllerConfig
-from av_perception.control.governor import DetectionFrame
+from av_perception.control.governor import DetectionFrame, LaneCorridor
 from av_perception.control_types import DriveCommand
 from av_perception.detection import coco_class_names, Detection
 from av_perception.image.codec import ImageConversionError
@@ -63,6 +66,8 @@ class TemporalControllerNode(Node):
         latest = sensor_input_qos(config.input_qos_reliability, 1)
         self.create_subscription(Detection2DArray, '~/input/detections', self.on_detections,
                                  latest)
+        self.lane: LaneCorridor | None = None
+        self.create_subscription(Path, '~/input/lane_center', self.on_lane_center, latest)
         self.create_subscription(CameraInfo, '~/input/camera_info', self.on_camera_info, latest)
         self.create_timer(config.watchdog_period_s, self.on_watchdog)
 
@@ -76,6 +81,24 @@ class TemporalControllerNode(Node):
         """Keep the latest detections for the speed governor (used by the next frames)."""
         self.detections = DetectionFrame(header_stamp_ns(msg), tuple(
             _detection(item) for item in msg.detections if item.results))
+
+    def on_lane_center(self, msg: Path) -> None:
+        """Keep the lane detector's latest centre line for the governor's corridor.
+
+        An empty path (no lane found) or one too short to fit clears it: the corridor then
+        follows the steering. A path in another frame than ``lane_frame_id`` is rejected.
+        """
+        frame = msg.header.frame_id
+        expected = self._params.config.lane_frame_id
+        if frame and frame != expected:
+            self.lane = None
+            self.health.reject('lane centre line', ValueError(
+                f'frame {frame!r}, expected lane_frame_id {expected!r} (no TF '
+                'lookup here: publish the path in the vehicle frame)'))
+            return
+        self.lane = LaneCorridor.from_points(
+            header_stamp_ns(msg), [pose.pose.position.x for pose in msg.poses],
+            [pose.pose.position.y for pose in msg.poses])
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         """Adopt the camera's intrinsics for the governor's ground projection."""
@@ -101,7 +124,8 @@ class TemporalControllerNode(Node):
             return
         try:
             result = self.controller.step(image_msg_to_bgr(msg), header_stamp_ns(msg),
-                                          self.get_clock().now().nanoseconds, self.detections)
+                                          self.get_clock().now().nanoseconds, self.detections,
+                                          self.lane)
         except (ImageConversionError, ControllerError) as err:
             self.health.reject('bad image', err)
             return
@@ -119,6 +143,7 @@ class TemporalControllerNode(Node):
             'speed_mps': f'{result.command.speed:.2f}', 'clipped': result.clipped,
             'context_frames': result.context_frames, 'processing_ms': f'{milliseconds:.2f}',
             'detections_used': governor.detections_used, 'lead': governor.lead_state or 'none',
+            'corridor': governor.corridor or 'none',
             'lead_gap_m': f'{governor.lead_gap_m:.1f}',
             'speed_cap_mps': f'{governor.cap_mps:.2f}'})
 

@@ -152,3 +152,79 @@ def test_detections_of_a_car_ahead_stop_the_car(wait_until, frames, ros_node, co
     assert index < 200, speeds()
     assert all(step(index + k, 1.5) == 0.0 for k in range(1, 11)), speeds()
     assert node.poll() is None
+
+
+def lane_path(header, offset_m: float | None, frame_id: str = 'base_link'):
+    """nav_msgs/Path of a straight lane centre ``offset_m`` left of the car (None: no lane)."""
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Path
+    path = Path()
+    path.header.stamp, path.header.frame_id = header.stamp, frame_id
+    if offset_m is not None:
+        for x in range(5, 31, 5):
+            pose = PoseStamped()
+            pose.header = path.header
+            pose.pose.position.x, pose.pose.position.y = float(x), offset_m
+            path.poses.append(pose)
+    return path
+
+
+def test_the_governor_corridor_follows_the_lane_centre_line(wait_until, frames, ros_node,
+                                                            collect, processes):
+    from ackermann_msgs.msg import AckermannDriveStamped
+    from diagnostic_msgs.msg import DiagnosticArray
+    from nav_msgs.msg import Path
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2DArray
+    from av_perception.ros.image_bridge import bgr_to_image_msg
+    from av_perception.ros.qos import output_qos
+    commands = collect(AckermannDriveStamped, '/ctl4/command')
+    diagnostics = collect(DiagnosticArray, '/diagnostics')
+    node = processes('av_perception.ros.temporal_controller', '-r', '__node:=ctl_lane',
+                     '-p', 'input_qos_reliability:=reliable', '-p', 'input_qos_depth:=10',
+                     '-p', 'frame_timeout_s:=10.0',
+                     '-r', '~/input/image:=/ctl4/image', '-r', '~/input/detections:=/ctl4/det',
+                     '-r', '~/input/lane_center:=/ctl4/lane',
+                     '-r', '~/output/command:=/ctl4/command')
+    images = ros_node.create_publisher(Image, '/ctl4/image', output_qos())
+    detections = ros_node.create_publisher(Detection2DArray, '/ctl4/det', output_qos())
+    lanes = ros_node.create_publisher(Path, '/ctl4/lane', output_qos())
+    assert wait_until(lambda: images.get_subscription_count() >= 1
+                      and detections.get_subscription_count() >= 1
+                      and lanes.get_subscription_count() >= 1, 20.0)
+    stamps = []
+    start_ns = time.time_ns()
+
+    def step(index, offset_m, frame_id='base_link'):
+        """Lane, a car 1.5 m straight ahead, the frame; wait for the frame's command."""
+        stamp_ns = start_ns + index * 50_000_000
+        header = Header(frame_id='camera')
+        header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        stamps.append((header.stamp.sec, header.stamp.nanosec))
+        lanes.publish(lane_path(header, offset_m, frame_id))
+        detections.publish(car_ahead_detections(header, 1.5))
+        images.publish(bgr_to_image_msg(frames[index % len(frames)].image, header))
+
+        def command():
+            return {(m.header.stamp.sec, m.header.stamp.nanosec): m.drive.speed
+                    for m in commands.messages()}.get(stamps[-1])
+        assert wait_until(lambda: command() is not None, 10.0)
+        return command()
+    # the lane detector puts the ego lane 3.5 m to the left: the car straight ahead is in the
+    # next lane, outside the corridor, and the model's speed passes
+    beside = [step(index, 3.5) for index in range(12)]
+    assert all(speed > 1.0 for speed in beside[4:]), beside
+    # no lane found (empty path): the corridor follows the steering, the car is in it: stop
+    index = 12
+    while step(index, None) != 0.0 and index < 100:
+        index += 1
+    assert index < 100
+    # a lane in another frame is refused (no TF here), named in /diagnostics: still stopped
+    assert all(step(index + k, 3.5, 'map') == 0.0 for k in range(1, 6))
+    assert wait_until(lambda: any(
+        "frame 'map', expected lane_frame_id 'base_link'" in status.message
+        for message in diagnostics.messages() for status in message.status
+        if status.name == '/ctl_lane'), 10.0), sorted({
+            (s.name, s.message) for m in diagnostics.messages() for s in m.status})
+    assert node.poll() is None

@@ -85,7 +85,8 @@ def test_closed_loop_governor_brakes_behind_a_detected_car(model_dir, tmp_path):
 def test_drive_command_runs_a_detector_unless_told_not_to(model_dir, tmp_path, capsys):
     detector = car_ahead_detector(tmp_path / 'car.onnx', 4.0)
     documents = {}
-    for name, args in (('governed', ['--detector', str(detector)]), ('free', ['--no-detector'])):
+    for name, args in (('governed', ['--detector', str(detector)]), ('free', ['--no-detector']),
+                       ('steering', ['--detector', str(detector), '--no-lane-corridor'])):
         out = tmp_path / f'{name}.json'
         assert main(['drive', '--preset', 'highway_straight', '--seconds', '0.5', '--seed', '3',
                      '--controller', str(model_dir), '--json', str(out), '--no-progress',
@@ -94,6 +95,12 @@ def test_drive_command_runs_a_detector_unless_told_not_to(model_dir, tmp_path, c
     governed, free = documents['governed'], documents['free']
     assert governed['detector'] == str(detector) and governed['mean_detection_ms'] > 0
     assert free['detector'] is None and free['governed_frames'] == 0
+    # the lane detector runs with the detector and the governor's corridor follows its lane
+    # once the lane is found (within the first frames of the straight highway)
+    assert 0 < governed['lane_corridor_frames'] <= governed['frames'] == 10
+    assert governed['mean_lane_ms'] > 0
+    assert free['lane_corridor_frames'] == documents['steering']['lane_corridor_frames'] == 0
+    assert documents['steering']['mean_lane_ms'] == 0 and documents['steering']['frames'] == 10
     assert main(['drive', '--preset', 'highway_straight', '--seconds', '1', '--no-progress',
                  '--controller', str(model_dir), '--detector', str(detector),
                  '--no-detector']) != 0

@@ -9,7 +9,7 @@ import pytest
 from av_perception.control.config import TemporalControllerConfig
 from av_perception.control.controller import TemporalController
 from av_perception.control.governor import (DetectionFrame, ground_objects, GroundObject,
-                                            headway_speed, in_path, path_offset,
+                                            headway_speed, in_path, LaneCorridor, path_offset,
                                             SpeedGovernor, SpeedGovernorConfig)
 from av_perception.detection.results import Detection
 from av_perception.lanes.camera import CameraModel
@@ -147,6 +147,100 @@ def test_in_path_follows_the_steering_arc():
     assert not in_path([ahead_left], 1 / 200, 1.3, 30.0)  # beyond max range
     near = GroundObject(10.0, -0.5, 0.5, det)
     assert in_path([ahead_left, near], 1 / 200, 1.3, 60.0) == [near, ahead_left]
+
+
+def test_lane_corridor_fits_the_centre_line_and_continues_it_smoothly():
+    xs = np.linspace(5.0, 30.0, 26)
+    lane = LaneCorridor.from_points(7, xs, 0.3 - 0.01 * xs + 0.002 * xs**2)
+    assert lane.stamp_ns == 7 and (lane.x_near_m, lane.x_far_m) == (5.0, 30.0)
+    np.testing.assert_allclose(lane.coefficients, (0.3, -0.01, 0.002), atol=1e-9)
+    inside = np.array([5.0, 12.5, 30.0])
+    np.testing.assert_allclose(lane.centre(inside), 0.3 - 0.01 * inside + 0.002 * inside**2)
+    # value and slope continue across both ends (no jump where the data stops)
+    for end, sign in ((5.0, -1.0), (30.0, 1.0)):
+        step = 1e-4
+        inner = lane.centre(end - sign * step)
+        outer = lane.centre(end + sign * step)
+        slope = 2 * 0.002 * end - 0.01
+        assert float(outer - inner) == pytest.approx(sign * 2 * step * slope, rel=1e-3)
+    # beyond the far end: the circle of the curvature there, not the runaway parabola
+    slope = 2 * 0.002 * 30 - 0.01
+    curvature = 2 * 0.002 / (1 + slope**2) ** 1.5
+    far = float(lane.centre(60.0))
+    expected = float(lane.centre(30.0)) + slope * 30 + float(path_offset(30.0, curvature))
+    assert far == pytest.approx(expected)
+    assert far < 0.3 - 0.01 * 60 + 0.002 * 60**2  # the parabola bends away faster
+    # before the near end: straight on
+    assert float(lane.centre(0.0)) == pytest.approx(
+        float(lane.centre(5.0)) - 5.0 * (2 * 0.002 * 5 - 0.01))
+
+
+def test_lane_corridor_refuses_too_little_or_non_finite_data():
+    assert LaneCorridor.from_points(0, [5.0, 10.0], [0.0, 0.1]) is None  # two points
+    assert LaneCorridor.from_points(0, [5.0, 6.0, 7.0, 8.0], [0.0] * 4) is None  # 3 m long
+    assert LaneCorridor.from_points(0, [], []) is None
+    with_nan = LaneCorridor.from_points(0, [5.0, 10.0, np.nan, 20.0], [0.0, 0.1, 0.2, 0.4])
+    assert with_nan is not None and with_nan.x_far_m == 20.0
+    assert LaneCorridor.from_curve(0, (0.0, 0.0, math.nan), (5.0, 30.0)) is None
+    assert LaneCorridor.from_curve(0, (0.0, 0.0, 0.0), (30.0, 5.0)) is None
+    assert LaneCorridor.from_curve(3, (0.1, 0.0, 0.001), (5.0, 30.0)).coefficients == \
+        (0.1, 0.0, 0.001)
+
+
+def test_entering_a_curve_the_lane_corridor_ignores_the_car_straight_ahead_in_the_next_lane():
+    # the road bends left ahead (radius 250 m); 40 m ahead, straight on, a car in the lane to
+    # the right: the steering arc (still straight) holds it, the lane's centre line does not
+    xs = np.linspace(6.0, 30.0, 25)
+    lane = LaneCorridor.from_points(EPOCH_NS, xs, xs**2 / 500)
+    det = Detection(2, 'car', 0.9, (0, 0, 1, 1))
+    right_lane = GroundObject(40.0, -0.9, 0.9, det)
+    ego_lane = GroundObject(40.0, 40.0**2 / 500 - 0.9, 40.0**2 / 500 + 0.9, det)
+    assert in_path([right_lane, ego_lane], 0.0, 1.2, 60.0) == [right_lane]
+    assert in_path([right_lane, ego_lane], 0.0, 1.2, 60.0, lane=lane) == [ego_lane]
+    # in the governor, with the same car as a detection of the simulated camera
+    box = car_box(40.0, 0.0)
+    speeds, frames = [20.0] * 10, [frame(i, box) for i in range(10)]
+    straight = drive(SpeedGovernor(CONFIG, CAMERA), speeds, frames)
+    assert straight[-1].limited and straight[-1].corridor == 'steering'
+    governor = SpeedGovernor(CONFIG, CAMERA)
+    following = [governor.limit(20.0, 0.0, f.stamp_ns, SIZE, f,
+                                LaneCorridor.from_points(f.stamp_ns, xs, xs**2 / 500))
+                 for f in frames]
+    assert all(not r.limited and r.in_path == 0 and r.corridor == 'lane' for r in following)
+
+
+def test_near_the_car_the_corridor_stays_on_the_steering_arc_and_blends_into_the_lane():
+    # the lane centre 3 m to the left everywhere, the car steering straight on
+    lane = LaneCorridor.from_points(0, [5.0, 15.0, 30.0], [3.0, 3.0, 3.0])
+    det = Detection(2, 'car', 0.9, (0, 0, 1, 1))
+
+    def centred(x, y):
+        return GroundObject(x, y - 0.1, y + 0.1, det)
+    blend = (10.0, 25.0)
+    # up to 10 m: the arc (centre 0); from 25 m: the lane (centre 3); halfway: 1.5
+    for x, centre in ((5.0, 0.0), (10.0, 0.0), (17.5, 1.5), (25.0, 3.0), (50.0, 3.0)):
+        inside = centred(x, centre + 1.25)   # 1.15 m from the centre: in (half width 1.2)
+        outside = centred(x, centre + 1.35)  # 1.25 m: out
+        assert in_path([inside, outside], 0.0, 1.2, 60.0, lane=lane, blend_m=blend) == \
+            [inside], x
+    with pytest.raises(ConfigError, match='lane_blend_end_m'):
+        SpeedGovernorConfig(lane_blend_start_m=30.0, lane_blend_end_m=20.0)
+
+
+def test_a_stale_or_disabled_lane_leaves_the_corridor_on_the_steering():
+    xs = np.linspace(6.0, 30.0, 25)
+    box = car_box(40.0, 0.0)
+    old_lane = LaneCorridor.from_points(EPOCH_NS - 10**9, xs, xs**2 / 500)  # 1 s old
+    governor = SpeedGovernor(CONFIG, CAMERA)
+    results = [governor.limit(20.0, 0.0, EPOCH_NS + i * PERIOD, SIZE, frame(i, box), old_lane)
+               for i in range(5)]
+    assert results[-1].limited and results[-1].corridor == 'steering'
+    off = SpeedGovernor(SpeedGovernorConfig(corridor_from_lane=False), CAMERA)
+    fresh = [off.limit(20.0, 0.0, EPOCH_NS + i * PERIOD, SIZE, frame(i, box),
+                       LaneCorridor.from_points(EPOCH_NS + i * PERIOD, xs, xs**2 / 500))
+             for i in range(5)]
+    assert fresh[-1].limited and fresh[-1].corridor == 'steering'
+    assert off.usable_lane(None, EPOCH_NS) is None
 
 
 def test_headway_cap_is_the_speed_whose_time_gap_is_the_gap():
