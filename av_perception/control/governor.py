@@ -96,6 +96,14 @@ class SpeedGovernorConfig:
     lane_max_age_s: float = parameter(
         0.3, 'a lane centre line stamped further than this from the frame is not used',
         low=0.0, high=10.0)
+    lane_max_offset_m: float = parameter(
+        1.0, 'a lane centre line passing further than this beside the vehicle origin is not '
+        "the lane the car is in (a wrong fit, e.g. a shadow's edge): not used", low=0.0,
+        high=10.0)
+    lane_max_heading_deg: float = parameter(
+        10.0, "a lane centre line at more than this angle to the car's heading at the vehicle "
+        'origin is not used either (a wrong fit; the car drives along its lane)', low=0.0,
+        high=90.0)
     lane_blend_start_m: float = parameter(
         10.0, 'with a lane, the corridor is still the steering arc up to this distance ahead '
         'of the vehicle origin (where the car goes in the next moments, and where the lane '
@@ -193,6 +201,11 @@ class LaneCorridor:
     def _poly(self, x: np.ndarray) -> np.ndarray:
         c0, c1, c2 = self.coefficients
         return c0 + (c1 + c2 * x) * x
+
+    def heading_at(self, x_m: float) -> float:
+        """Return the slope dy/dx of the centre line at ``x_m`` (straight before its near end)."""
+        c1, c2 = self.coefficients[1], self.coefficients[2]
+        return c1 + 2 * c2 * min(max(float(x_m), self.x_near_m), self.x_far_m)
 
     def centre(self, x_m: np.ndarray | float) -> np.ndarray:
         """Return the centre line's lateral offset at distance(s) ``x_m`` ahead."""
@@ -441,10 +454,18 @@ class SpeedGovernor:
                        lane=lane, blend_m=(cfg.lane_blend_start_m, cfg.lane_blend_end_m))
 
     def usable_lane(self, lane: LaneCorridor | None, stamp_ns: int) -> LaneCorridor | None:
-        """Return ``lane`` if the corridor may follow it at ``stamp_ns`` (enabled, fresh)."""
+        """Return ``lane`` if the corridor may follow it at ``stamp_ns``.
+
+        Enabled, fresh, and the car in it, driving along it: a centre line passing more than
+        ``lane_max_offset_m`` beside the vehicle origin, or at more than
+        ``lane_max_heading_deg`` to the car there, is another lane or a wrong fit.
+        """
         cfg = self.config
         if (lane is None or not cfg.corridor_from_lane
-                or abs(stamp_ns - lane.stamp_ns) > cfg.lane_max_age_s * 1e9):
+                or abs(stamp_ns - lane.stamp_ns) > cfg.lane_max_age_s * 1e9
+                or not abs(float(lane.centre(0.0))) <= cfg.lane_max_offset_m
+                or not abs(math.degrees(math.atan(lane.heading_at(0.0))))
+                <= cfg.lane_max_heading_deg):
             return None
         return lane
 

@@ -184,6 +184,10 @@ def test_the_governor_corridor_follows_the_lane_centre_line(wait_until, frames, 
     node = processes('av_perception.ros.temporal_controller', '-r', '__node:=ctl_lane',
                      '-p', 'input_qos_reliability:=reliable', '-p', 'input_qos_depth:=10',
                      '-p', 'frame_timeout_s:=10.0',
+                     # the lane everywhere (no blend from the steering arc near the car), and
+                     # accepted 3.5 m beside the car: the geometry below is then a simple one
+                     '-p', 'lane_blend_start_m:=0.0', '-p', 'lane_blend_end_m:=0.0',
+                     '-p', 'lane_max_offset_m:=5.0',
                      '-r', '~/input/image:=/ctl4/image', '-r', '~/input/detections:=/ctl4/det',
                      '-r', '~/input/lane_center:=/ctl4/lane',
                      '-r', '~/output/command:=/ctl4/command')

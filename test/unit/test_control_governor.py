@@ -241,6 +241,20 @@ def test_a_stale_or_disabled_lane_leaves_the_corridor_on_the_steering():
              for i in range(5)]
     assert fresh[-1].limited and fresh[-1].corridor == 'steering'
     assert off.usable_lane(None, EPOCH_NS) is None
+    # a centre line passing 3.5 m beside the car is the next lane (a wrong fit), not ours
+    governor = SpeedGovernor(CONFIG, CAMERA)
+    beside = LaneCorridor.from_points(EPOCH_NS, xs, 3.5 + xs**2 / 500)
+    assert governor.usable_lane(beside, EPOCH_NS) is None
+    assert governor.usable_lane(LaneCorridor.from_points(EPOCH_NS, xs, 0.9 + xs * 0.0),
+                                EPOCH_NS) is not None
+    wider = SpeedGovernor(SpeedGovernorConfig(lane_max_offset_m=4.0), CAMERA)
+    assert wider.usable_lane(beside, EPOCH_NS) is beside
+    # a fit at 17 degrees to the car (a shadow's edge): not the lane the car drives along
+    skewed = LaneCorridor.from_points(EPOCH_NS, xs, 1.0 - 0.3 * xs + 0.0045 * xs**2)
+    assert skewed.heading_at(0.0) == pytest.approx(-0.3 + 2 * 0.0045 * 6.0)
+    assert governor.usable_lane(skewed, EPOCH_NS) is None
+    assert SpeedGovernor(SpeedGovernorConfig(lane_max_heading_deg=20.0, lane_max_offset_m=2.0),
+                         CAMERA).usable_lane(skewed, EPOCH_NS) is skewed
 
 
 def test_headway_cap_is_the_speed_whose_time_gap_is_the_gap():
