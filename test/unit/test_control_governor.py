@@ -249,7 +249,7 @@ def test_a_stale_or_disabled_lane_leaves_the_corridor_on_the_steering():
                                 EPOCH_NS) is not None
     wider = SpeedGovernor(SpeedGovernorConfig(lane_max_offset_m=4.0), CAMERA)
     assert wider.usable_lane(beside, EPOCH_NS) is beside
-    # a fit at 17 degrees to the car (a shadow's edge): not the lane the car drives along
+    # a fit at 14 degrees to the car (a shadow's edge): not the lane the car drives along
     skewed = LaneCorridor.from_points(EPOCH_NS, xs, 1.0 - 0.3 * xs + 0.0045 * xs**2)
     assert skewed.heading_at(0.0) == pytest.approx(-0.3 + 2 * 0.0045 * 6.0)
     assert governor.usable_lane(skewed, EPOCH_NS) is None
