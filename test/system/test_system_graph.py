@@ -69,8 +69,12 @@ def run_graph(bag: Path, output: Path, log_dir: Path, arguments: dict) -> dict[s
 
 def test_simulator_bag_through_the_launched_graph(drive, detector_model, tmp_path):
     output = tmp_path / 'outputs'
+    # Half speed (10 Hz): this checks that every frame goes through the launched graph over
+    # DDS, not how fast a 2-core machine is (at 20 Hz the detector alone takes 15-30 ms a
+    # frame here and drops frames, latest first, whenever the VM slows: bench_pipeline.py and
+    # the soak measure the real-time behaviour).
     codes = run_graph(drive, output, tmp_path / 'logs', {
-        'detector_model': str(detector_model)})
+        'detector_model': str(detector_model), 'rate': '0.5'})
     assert codes == dict.fromkeys(codes, 0), codes
     with BagReader(drive) as reader:
         input_stamps = [header_ns(msg) for _, msg in reader.messages(['/camera/image_raw'])]
