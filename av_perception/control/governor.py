@@ -212,13 +212,12 @@ class LaneCorridor:
         """Return the centre line's lateral offset at distance(s) ``x_m`` ahead."""
         x = np.asarray(x_m, dtype=np.float64)
         near, far = self.x_near_m, self.x_far_m
-        c0, c1, c2 = self.coefficients
         y = self._poly(np.clip(x, near, far))
         # before the near end: straight on with the heading there
-        y = np.where(x < near, y + (c1 + 2 * c2 * near) * (x - near), y)
+        y = np.where(x < near, y + self.heading_at(near) * (x - near), y)
         # beyond the far end: the circle of the heading and curvature there
-        slope = c1 + 2 * c2 * far
-        curvature = 2 * c2 / (1 + slope * slope) ** 1.5
+        slope = self.heading_at(far)
+        curvature = 2 * self.coefficients[2] / (1 + slope * slope) ** 1.5
         beyond = np.maximum(x - far, 0.0)
         return np.where(x > far, y + slope * beyond + path_offset(beyond, curvature), y)
 
