@@ -80,6 +80,9 @@ def test_bad_frames_are_rejected_and_the_next_frame_is_served(
         current = status()
         return int({kv.key: kv.value for kv in current.values}.get('frames_rejected', 0)) \
             if current else 0
+    # /diagnostics is volatile: an error published before the node's diagnostics writer has
+    # matched our reader is lost. A periodic status arriving proves the match.
+    assert wait_until(lambda: status() is not None, 20.0)
     for count, (label, msg, words) in enumerate(bad_images(), start=1):
         publisher.publish(msg)
         assert wait_until(lambda: rejected() >= count, 30.0), f'{label} was not rejected'

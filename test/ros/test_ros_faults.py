@@ -109,6 +109,9 @@ def test_controller_model_emitting_nan_commands_stop_with_an_error(
                      '-r', '~/output/command:=/nan_ctl/command')
     images = ros_node.create_publisher(Image, '/nan_ctl/image', output_qos())
     assert wait_until(lambda: images.get_subscription_count() >= 1, 20.0)
+    # /diagnostics is volatile: wait until the node's periodic status reaches us (its writer
+    # matched our reader), so the error published at the first frame cannot be lost
+    assert wait_until(lambda: _statuses(diagnostics, 'nan_controller'), 20.0)
     for index, frame in enumerate(highway_frames[:4]):
         images.publish(_image(frame, 100, index * 50_000_000))
 
